@@ -1,0 +1,32 @@
+"""Show the figures that ``qi_helpers`` returns when a notebook cell ends with one.
+
+Our drawing functions build ``matplotlib.figure.Figure`` objects without pyplot, so that a figure
+is shown once (as the cell's value) and never leaks into pyplot's global state. IPython shows a
+bare Figure as an image only once a PNG formatter is registered for it; this module registers it
+when imported inside an IPython kernel and does nothing elsewhere.
+"""
+
+from __future__ import annotations
+
+
+def enable_figure_display(dpi: int = 100) -> bool:
+    """Register PNG display of matplotlib figures in the running IPython shell, if any.
+
+    Returns
+    -------
+    bool
+        True when a shell was found and the formatter registered.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:  # not in IPython: nothing to do
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    select_figure_formats(shell, {"png"}, bbox_inches="tight", dpi=dpi)
+    return True
+
+
+enable_figure_display()

@@ -1,0 +1,291 @@
+"""The one place that knows a project's paths and parameters.
+
+A project is a folder holding ``parameters/project.yaml``. Workbooks, the runner and the ``qi``
+command all find it the same way (walking up from the working folder unless told), so a workbook
+runs identically from JupyterLab (working folder ``workbooks/``) and from papermill.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from qi_helpers.errors import ConfigError
+
+PROJECT_FILE = Path("parameters") / "project.yaml"
+
+#: Which workbook writes each table under ``outputs/data/``.
+OUTPUT_WRITERS = {
+    "registry": "01",
+    "membership_staff": "01",
+    "membership_patients": "01",
+    "membership_locations": "01",
+    "merges": "01",
+    "pilots": "02",
+    "spread_plan": "04",
+}
+
+
+class _PlainSafeLoader(yaml.SafeLoader):
+    """A safe YAML loader that keeps dates as strings (as papermill does), so ``2024-01-01`` is
+    never silently turned into a ``datetime.date`` behind the user's back."""
+
+
+_PlainSafeLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with a safe loader that leaves dates as strings.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    dict
+        The mapping (empty for an empty file).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not valid YAML, or does not hold a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found. Expected a YAML parameters file here.")
+    try:
+        content = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainSafeLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path}: not valid YAML ({exc}). Fix the indentation or quoting."
+        ) from exc
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, found {type(content)}.")
+    return content
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated with ``override``, merging nested mappings key by key."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def find_project_root(start: str | Path | None = None) -> Path:
+    """Find the project folder: ``start`` or its nearest parent holding ``parameters/project.yaml``.
+
+    Raises
+    ------
+    ConfigError
+        When no parent holds the file.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"No {PROJECT_FILE} found in {here} or any parent folder. Run `qi init DIR` to create a "
+        "project, or start from the project folder."
+    )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project's folder and merged parameters.
+
+    Attributes
+    ----------
+    root : Path
+        The project folder.
+    config : dict
+        ``parameters/project.yaml`` (with any overrides merged in).
+    """
+
+    root: Path
+    config: dict[str, Any] = field(repr=False)
+
+    # --- paths -------------------------------------------------------------------------------
+    def path(self, relative: str | Path) -> Path:
+        """Resolve a path from the parameters against the project folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def outputs_dir(self) -> Path:
+        """``outputs/``: everything generated."""
+        return self.path(self.config.get("outputs", "outputs"))
+
+    @property
+    def data_dir(self) -> Path:
+        """``outputs/data/``: tables that workbooks hand to each other."""
+        return self.outputs_dir / "data"
+
+    @property
+    def results_dir(self) -> Path:
+        """``outputs/data/results/``: one table of verdicts per microsystem (workbook 03)."""
+        return self.data_dir / "results"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        """``outputs/notebooks/``: executed notebooks (may hold patient-level data)."""
+        return self.outputs_dir / "notebooks"
+
+    @property
+    def site_dir(self) -> Path:
+        """``outputs/site/``: the published HTML site."""
+        return self.outputs_dir / "site"
+
+    @property
+    def workbooks_dir(self) -> Path:
+        """``workbooks/``: the committed workbooks."""
+        return self.root / "workbooks"
+
+    def relative(self, path: str | Path | list) -> str:
+        """A path (or list of paths) as shown to a reader: relative to the project folder."""
+        if isinstance(path, list | tuple):
+            return ", ".join(self.relative(p) for p in path)
+        p = Path(path)
+        try:
+            return str(p.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(p)
+
+    # --- parameters --------------------------------------------------------------------------
+    def section(self, name: str) -> dict[str, Any]:
+        """One section of the parameters (``identify``, ``pilots``, ...), empty when absent."""
+        value = self.config.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.root / PROJECT_FILE}: `{name}` must be a mapping.")
+        return value
+
+    def table_spec(self, name: str) -> dict[str, Any] | None:
+        """The source of one input table (``data.tables.<name>``), or None when not configured."""
+        tables = self.section("data").get("tables") or {}
+        spec = tables.get(name)
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            raise ConfigError(
+                f"{self.root / PROJECT_FILE}: data.tables.{name} must be a mapping with `path:` or "
+                f"`url:`, found {spec!r}."
+            )
+        return spec
+
+    def microsystem_parameters(self, microsystem_id: str) -> dict[str, Any]:
+        """Overrides for one microsystem from ``parameters/microsystems/<id>.yaml`` (or empty)."""
+        path = self.root / "parameters" / "microsystems" / f"{microsystem_id}.yaml"
+        return load_yaml(path) if path.is_file() else {}
+
+    def load_table(self, name: str, *, required: bool = True) -> pd.DataFrame | None:
+        """Read and validate one configured input table (see ``qi_helpers.schema``).
+
+        Returns None when the table is optional and not configured.
+        """
+        from qi_helpers.schema import validate
+        from qi_helpers.sources import read_table
+
+        spec = self.table_spec(name)
+        if spec is None:
+            if required:
+                raise ConfigError(
+                    f"{self.root / PROJECT_FILE}: no source configured for table `{name}`. "
+                    f"Add data.tables.{name} with a `path:` or `url:`."
+                )
+            return None
+        frame, where = read_table(spec, root=self.root, name=name)
+        return validate(name, frame, source=where)
+
+    def load_tables(self, *names: str, required: bool = True) -> dict[str, pd.DataFrame | None]:
+        """Read and validate several configured tables; see :meth:`load_table`."""
+        return {name: self.load_table(name, required=required) for name in names}
+
+    def read_output(self, name: str) -> pd.DataFrame:
+        """Read a table an earlier workbook wrote, ``outputs/data/<name>.parquet``.
+
+        Raises
+        ------
+        ConfigError
+            When the file is missing, naming the workbook that writes it.
+        """
+        path = self.data_dir / f"{name}.parquet"
+        if not path.is_file():
+            writer = OUTPUT_WRITERS.get(name, "01")
+            raise ConfigError(
+                f"{path}: not found. Run workbook {writer} first (`qi run --workbook {writer}`)."
+            )
+        return pd.read_parquet(path)
+
+    def membership(self) -> dict[str, pd.DataFrame]:
+        """Workbook 01's membership tables: ``staff``, ``patients`` and ``locations``."""
+        return {
+            key: self.read_output(f"membership_{key}") for key in ("staff", "patients", "locations")
+        }
+
+    def results(self) -> pd.DataFrame:
+        """Every workbook 03 result, ``outputs/data/results/*.parquet``, in one table."""
+        files = sorted(self.results_dir.glob("*.parquet"))
+        if not files:
+            raise ConfigError(
+                f"{self.results_dir}: no results. Run workbook 03 first (`qi run --workbook 03`)."
+            )
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+    def settings(self, section: str, **overrides: Any) -> dict[str, Any]:
+        """A section of the parameters with the values passed (those not None) merged over it.
+
+        This is how a workbook's parameters cell works: ``None`` means "as in
+        ``parameters/project.yaml``", any other value wins.
+        """
+        merged = dict(self.section(section))
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return merged
+
+    def setting(self, section: str, key: str, value: Any = None) -> Any:
+        """A parameter: ``value`` when given (not None), else ``<section>.<key>`` from the file."""
+        if value is not None:
+            return value
+        found = self.section(section).get(key)
+        if found is None:
+            raise ConfigError(
+                f"{self.root / PROJECT_FILE}: `{section}.{key}` is not set and no value was passed."
+            )
+        return found
+
+
+def load_project(
+    root: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Project:
+    """Load a project's parameters.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        The project folder, or any folder inside it. Empty or None: search from the working folder.
+    overrides : dict, optional
+        Values merged over ``project.yaml`` (e.g. a workbook's parameters).
+
+    Returns
+    -------
+    Project
+    """
+    folder = find_project_root(root or None)
+    config = load_yaml(folder / PROJECT_FILE)
+    if overrides:
+        config = deep_merge(config, overrides)
+    return Project(root=folder, config=config)

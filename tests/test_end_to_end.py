@@ -1,0 +1,96 @@
+"""`qi run` on the small demo, in a temporary project: every report is there and clean."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+from qi_helpers.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ran(demo_project, tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e") / "project"
+    shutil.copytree(demo_project, root)
+    code = main(["run", "--project", str(root), "--jobs", "2", "--quiet"])
+    return root, code
+
+
+def test_run_succeeds(ran):
+    root, code = ran
+    assert code == 0
+    manifest = json.loads((root / "outputs" / "run.json").read_text())
+    assert all(t["status"] == "ok" for t in manifest["tasks"])
+
+
+def test_index_links_every_report(ran):
+    root, _ = ran
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    index = (root / "outputs" / "site" / "index.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"]+)"', index))
+    for page in (
+        "01_identify_microsystems/01_identify_microsystems.html",
+        "02_select_pilots/02_select_pilots.html",
+        "04_plan_spread/04_plan_spread.html",
+    ):
+        assert page in links
+        assert (root / "outputs" / "site" / page).is_file()
+    reports = {link for link in links if link.startswith("03_analyse_tests/")}
+    assert len(reports) == len(registry) >= 4
+    for link in reports:
+        assert (root / "outputs" / "site" / link).is_file()
+
+
+def test_no_report_contains_an_error(ran):
+    root, _ = ran
+    notebooks = list((root / "outputs" / "notebooks").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                assert output.get("output_type") != "error", f"{path.name}: {output.get('evalue')}"
+    for page in (root / "outputs" / "site").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "Traceback" not in text, page
+
+
+def test_each_microsystem_report_has_charts_and_verdicts(ran):
+    root, _ = ran
+    results = list((root / "outputs" / "data" / "results").glob("*.parquet"))
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    assert len(results) == len(registry)
+    for page in (root / "outputs" / "site" / "03_analyse_tests").glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert text.count("data:image/png;base64") >= 2, f"{page.name}: charts missing"
+
+
+def test_pages_need_no_internet(ran):
+    root, _ = ran
+    for page in (root / "outputs" / "site").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), page
+        assert "<script src" not in text
+
+
+def test_no_patient_identifier_is_published(ran, demo_tables):
+    root, _ = ran
+    patient_ids = set(demo_tables["patients"]["patient_id"].astype(str))
+    encounter_ids = set(demo_tables["activities"]["encounter_id"].dropna().astype(str))
+    pattern = re.compile(r"\b[PE]\d{6,8}\b")
+    for page in (root / "outputs" / "site").rglob("*.html"):
+        found = set(pattern.findall(page.read_text(encoding="utf-8")))
+        assert not (found & (patient_ids | encounter_ids)), page
+
+
+def test_spread_plan_written(ran):
+    root, _ = ran
+    plan = pd.read_parquet(root / "outputs" / "data" / "spread_plan.parquet")
+    assert {"change", "microsystem_id", "wave", "wave_start"} <= set(plan.columns)

@@ -1,0 +1,68 @@
+"""Project parameters and paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from qi_helpers.errors import ConfigError
+from qi_helpers.privacy import inside, safe_filename
+from qi_helpers.project import deep_merge, find_project_root, load_project, load_yaml
+
+
+def test_yaml_dates_stay_strings(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("start: 2024-01-01\nn: 3\n", encoding="utf-8")
+    assert load_yaml(path) == {"start": "2024-01-01", "n": 3}
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("a: [1, 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="p.yaml"):
+        load_yaml(path)
+
+
+def test_project_found_from_a_subfolder(demo_project):
+    assert find_project_root(demo_project / "workbooks") == demo_project
+    project = load_project(demo_project / "workbooks")
+    assert project.outputs_dir == demo_project / "outputs"
+
+
+def test_no_project_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="qi init"):
+        find_project_root(tmp_path)
+
+
+def test_settings_merge_only_values_given(demo_project):
+    project = load_project(demo_project)
+    merged = project.settings("identify", min_shared_patients=None, resolution=2.0)
+    assert merged["min_shared_patients"] == 6
+    assert merged["resolution"] == 2.0
+
+
+def test_deep_merge_keeps_siblings():
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+
+
+def test_missing_output_names_the_workbook_to_run(tmp_path):
+    (tmp_path / "parameters").mkdir()
+    (tmp_path / "parameters" / "project.yaml").write_text("outputs: outputs\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="workbook 02"):
+        load_project(tmp_path).read_output("pilots")
+
+
+@pytest.mark.parametrize("bad", ["../../etc/x", "..", ".hidden", "a/b", "<script>", ""])
+def test_safe_filename_stays_inside_the_folder(tmp_path, bad):
+    name = safe_filename(bad)
+    assert "/" not in name and not name.startswith(".") and name
+    inside(tmp_path, tmp_path / name)
+
+
+def test_safe_filename_keeps_plain_ids_and_separates_lookalikes():
+    assert safe_filename("NOR-PC1") == "NOR-PC1"
+    assert safe_filename("a/b") != safe_filename("a_b")
+
+
+def test_inside_refuses_escape(tmp_path):
+    with pytest.raises(ConfigError, match="outside"):
+        inside(tmp_path / "site", tmp_path / "site" / ".." / "x")
