@@ -175,7 +175,8 @@ def _submit(pool: ProcessPoolExecutor, project: Project, task: Task, timeout: fl
     source = project.workbooks_dir / f"{WORKBOOKS[task.workbook]}.ipynb"
     if not source.is_file():
         raise RunError(f"{source}: workbook not found.")
-    params = {"project_root": str(project.root), **task.parameters}
+    # interactive=False: widgets show their static result, so reports need no kernel.
+    params = {"project_root": str(project.root), "interactive": False, **task.parameters}
     return pool.submit(
         execute_task,
         str(source),
