@@ -53,9 +53,8 @@ format: $(STAMP_DEV) ## Format the code with ruff
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-lab: $(STAMP_DEV) ## Start JupyterLab on the workbooks (demo data generated if missing)
-	$(BIN)/python -c "from qi_helpers.cli import ensure_demo_data; from qi_helpers.project import load_project; ensure_demo_data(load_project())"
-	$(BIN)/jupyter lab --notebook-dir=workbooks
+lab: $(STAMP_DEV) ## Start JupyterLab on the workbooks (demo data and workbook 01 run if missing)
+	$(BIN)/qi lab -- $(LAB_ARGS)
 
 lock: $(UV) ## Refresh the lock files from pyproject.toml (then sync environment.yml)
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qi_helpers.errors import DataError
-from qi_helpers.microsystems import adjusted_rand_index, identify, main_microsystem
+from qi_helpers.microsystems import (
+    adjusted_rand_index,
+    compare_to_declared,
+    identify,
+    main_microsystem,
+)
 
 KIND_BY_ACTIVITY = {"visit": "primary_care"}
 
@@ -87,9 +94,10 @@ def test_a_team_too_small_to_measure_is_merged_and_reported():
     )
     assert len(result.merges) == 1
     merge = result.merges.iloc[0]
+    assert merge["action"] == "merge" and merge["n_staff"] == 2
     assert "below the minimum of 20" in merge["reason"]
     members = main_microsystem(result.staff)
-    assert members["C-S0"] == members["A-S0"] == merge["merged_into"]
+    assert members["C-S0"] == members["A-S0"] == merge["result"]
     assert members["B-S0"] != members["A-S0"]
 
 
@@ -114,3 +122,205 @@ def test_adjusted_rand_index_reference_values():
     assert adjusted_rand_index(pd.Series([0, 0, 1, 1]), pd.Series([0, 1, 0, 1])) == pytest.approx(
         -0.5
     )
+
+
+# ---- refinement: the resolution limit of modularity -----------------------------------------
+def _ring_of_teams(n_teams: int = 50, n_staff: int = 4, n_patients: int = 20, link: int = 8):
+    """Teams on a ring: each shares ``link`` patients with the next (Fortunato & Barthelemy's
+    ring of cliques, where modularity joins neighbouring teams)."""
+    rows = []
+    for t in range(n_teams):
+        for s in range(n_staff):
+            rows += [(f"T{t:02d}-S{s}", f"T{t:02d}-P{p:02d}", f"Room {t:02d}") for p in
+                     range(n_patients)]  # fmt: skip
+        rows += [(f"T{t:02d}-S0", f"T{(t + 1) % n_teams:02d}-P{p:02d}", f"Room {t:02d}")
+                 for p in range(link)]  # fmt: skip
+    acts = pd.DataFrame(rows, columns=["staff_id", "patient_id", "location"])
+    rng = np.random.default_rng(0)
+    hours = rng.integers(0, 364 * 24, len(acts))
+    acts["timestamp"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(hours, "h")
+    acts["activity"] = "visit"
+    ids = pd.Series(acts["staff_id"].unique())
+    return acts, pd.Series(ids.str[:3].to_numpy(), index=ids.to_numpy())
+
+
+def test_refinement_recovers_teams_that_modularity_joins():
+    acts, truth = _ring_of_teams()
+    plain = identify(acts, min_weekly_volume=1, refine=False)
+    refined = identify(acts, min_weekly_volume=1)
+    # plain Louvain joins neighbouring teams: the resolution limit
+    assert len(plain.registry) < 40
+    assert adjusted_rand_index(main_microsystem(plain.staff), truth) < 0.8
+    assert len(refined.registry) == 50
+    assert adjusted_rand_index(main_microsystem(refined.staff), truth) == 1.0
+    splits = refined.merges[refined.merges["action"] == "split"]
+    assert len(splits) >= 1
+    assert splits["reason"].str.contains("resolution limit").all()
+    # every split names the microsystems its parts became
+    assert splits["result"].str.count(";").ge(1).all()
+
+
+def test_resolution_still_changes_the_clustering():
+    acts, _ = _ring_of_teams()
+    coarse = identify(acts, min_weekly_volume=1, resolution=0.2)
+    fine = identify(acts, min_weekly_volume=1, resolution=1.0)
+    assert len(coarse.registry) < len(fine.registry)
+
+
+def test_a_well_knit_team_is_never_split():
+    rng = np.random.default_rng(4)
+    acts = pd.concat([_team(p, 8, 300, 4000, rng) for p in "ABCDEF"], ignore_index=True)
+    result = identify(acts, min_weekly_volume=1, resolution=2.0)
+    assert len(result.registry) == 6
+    assert (result.merges["action"] != "split").all()
+
+
+# ---- names and determinism -------------------------------------------------------------------
+def test_ids_are_file_name_safe_and_unique(identified):
+    ids = identified.registry["microsystem_id"]
+    assert ids.is_unique
+    assert ids.str.fullmatch(r"[A-Za-z0-9._-]+").all()
+
+
+def test_same_seed_same_tables(demo_tables):
+    acts, staff = demo_tables["activities"], demo_tables["staff"]
+    a = identify(acts, staff, seed=5, min_weekly_volume=20)
+    b = identify(acts, staff, seed=5, min_weekly_volume=20)
+    for name in ("registry", "staff", "patients", "locations", "merges", "ties"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+
+
+def test_floaters_have_a_row_per_team_main_first(identified, demo_tables):
+    truth = demo_tables["truth_membership"]
+    floaters = truth.loc[truth["floater"] & truth["main"], "staff_id"]
+    rows = identified.staff[identified.staff["staff_id"].isin(floaters)]
+    per_person = rows.groupby("staff_id").size()
+    assert (per_person >= 2).mean() > 0.9
+    main = main_microsystem(identified.staff)[floaters]
+    planted = truth[truth["main"]].set_index("staff_id")["microsystem_id"][floaters]
+    assert (main == planted).all()
+
+
+def test_registry_lists_work_areas_and_linked_microsystems(identified, demo_tables):
+    truth = demo_tables["truth_microsystems"].set_index("microsystem_id")
+    registry = identified.registry.set_index("microsystem_id")
+    assert (registry["locations"] == truth.loc[registry.index, "locations"]).all()
+    # a ward admits some patients of its site's primary care teams: its links are on its site
+    wards = registry[registry["kind"] == "inpatient_ward"]
+    for ward, links in wards["linked_microsystems"].items():
+        linked = [item.split(" (")[0] for item in links.split("; ")]
+        assert linked and all(ms[:3] == ward[:3] for ms in linked), (ward, links)
+
+
+def test_patient_shares_add_up_to_one(identified):
+    totals = identified.patients.groupby("patient_id")["share"].sum()
+    assert np.allclose(totals, 1.0)
+
+
+# ---- bad input --------------------------------------------------------------------------------
+def test_staff_missing_from_the_roster_are_listed():
+    rng = np.random.default_rng(5)
+    acts = _team("A", 4, 50, 2000, rng)
+    roster = pd.DataFrame({"staff_id": ["A-S0", "A-S1"], "role": ["GP", "GP"]})
+    result = identify(acts, roster, min_weekly_volume=1)
+    note = next(n for n in result.notes if "not in the staff roster" in n)
+    assert note.startswith("2 staff") and "A-S2" in note and "A-S3" in note
+
+
+def test_blank_identifiers_are_dropped_too():
+    acts = _team("A", 4, 50, 2000, np.random.default_rng(6))
+    acts.loc[:4, "staff_id"] = ""
+    result = identify(acts, min_weekly_volume=1)
+    assert any(note.startswith("5 activity rows") for note in result.notes)
+    assert "" not in set(result.staff["staff_id"])
+
+
+def test_missing_column_is_named():
+    acts = _team("A", 4, 50, 200, np.random.default_rng(7)).drop(columns="location")
+    with pytest.raises(DataError, match="`location`"):
+        identify(acts)
+
+
+def test_timestamps_that_are_not_dates_are_located():
+    acts = _team("A", 4, 50, 200, np.random.default_rng(8))
+    acts["timestamp"] = acts["timestamp"].dt.strftime("%Y-%m-%d").astype(object)
+    acts.loc[3, "timestamp"] = "yesterday"
+    with pytest.raises(DataError, match="row 4"):
+        identify(acts)
+
+
+# ---- validation against the declared units -----------------------------------------------------
+def test_normalised_mutual_information_hand_computed():
+    from math import log, sqrt
+
+    from qi_helpers.microsystems import normalised_mutual_information as nmi
+
+    a, b = pd.Series([0, 0, 0, 1]), pd.Series(["x", "x", "y", "y"])
+    # by hand: cells 2/4 (0,x), 1/4 (0,y), 1/4 (1,y); margins a (3/4, 1/4), b (1/2, 1/2)
+    mutual = 0.5 * log(0.5 / (0.75 * 0.5)) + 0.25 * log(0.25 / (0.75 * 0.5))
+    mutual += 0.25 * log(0.25 / (0.25 * 0.5))
+    ha, hb = -(0.75 * log(0.75) + 0.25 * log(0.25)), log(2)
+    assert nmi(a, b) == pytest.approx(mutual / ((ha + hb) / 2))
+    # I = 0.215762, H(a) = 0.562335, H(b) = 0.693147 nats
+    assert nmi(a, b) == pytest.approx(0.34371, abs=1e-5)
+    assert nmi(a, b, average="geometric") == pytest.approx(mutual / sqrt(ha * hb))
+    assert nmi(a, b, average="max") == pytest.approx(mutual / hb)
+    # identical up to renaming: 1; independent: 0
+    assert nmi(pd.Series([0, 0, 1, 1]), pd.Series([7, 7, 3, 3])) == pytest.approx(1.0)
+    assert nmi(pd.Series([0, 0, 1, 1]), pd.Series([0, 1, 0, 1])) == pytest.approx(0.0)
+
+
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=2, max_size=40),
+    other=st.lists(st.integers(0, 4), min_size=2, max_size=40),
+)
+@settings(max_examples=60, deadline=None)
+def test_nmi_is_symmetric_bounded_and_blind_to_names(labels, other):
+    from qi_helpers.microsystems import normalised_mutual_information as nmi
+
+    n = min(len(labels), len(other))
+    a, b = pd.Series(labels[:n]), pd.Series(other[:n])
+    value = nmi(a, b)
+    assert 0.0 <= value <= 1.0
+    assert value == pytest.approx(nmi(b, a))
+    assert nmi(a, a.map(lambda v: f"team {v}")) == pytest.approx(1.0)
+
+
+def test_compare_to_declared_finds_the_planted_wrong_home_units(identified, demo_tables):
+    truth = demo_tables["truth_membership"]
+    wrong = set(truth.loc[truth["main"] & truth["home_unit_wrong"], "staff_id"])
+    comparison = compare_to_declared(identified, demo_tables["staff"])
+    assert set(comparison.differences["staff_id"]) == wrong
+    scores = comparison.scores.iloc[0]
+    assert scores["n_differ"] == len(wrong)
+    assert scores["agreement"] == pytest.approx(1 - len(wrong) / scores["n_staff"])
+    assert 0.5 < scores["adjusted_rand_index"] < 1 and 0.5 < scores["purity"] < 1
+    assert 0.5 < scores["normalised_mutual_information"] < 1
+    # a floater who declared their second team does much of their work there
+    floaters = set(truth.loc[truth["floater"], "staff_id"])
+    second = comparison.differences[comparison.differences["staff_id"].isin(floaters)]
+    assert (second["declared_share"] > 0).any()
+    # the table for reports carries no staff identifier
+    assert "staff_id" not in comparison.by_unit.columns
+    assert comparison.by_unit["n_staff"].sum() == len(wrong)
+
+
+def test_compare_to_declared_needs_home_units(identified, demo_tables):
+    with pytest.raises(DataError, match="home_unit"):
+        compare_to_declared(identified, demo_tables["staff"].drop(columns="home_unit"))
+
+
+@pytest.mark.slow
+def test_planted_teams_are_recovered_on_the_medium_demo():
+    import yaml
+    from conftest import ROOT
+
+    from qi_helpers.datasets import make_demo
+
+    tables = make_demo("medium", seed=0)
+    config = yaml.safe_load((ROOT / "parameters" / "project.yaml").read_text(encoding="utf-8"))
+    result = identify(tables["activities"], tables["staff"], **config["identify"])
+    truth = tables["truth_membership"]
+    planted = truth[truth["main"]].set_index("staff_id")["microsystem_id"]
+    assert adjusted_rand_index(main_microsystem(result.staff), planted) >= 0.9
+    assert set(result.registry["microsystem_id"]) == set(truth["microsystem_id"])

@@ -71,3 +71,51 @@ def test_normalise_removes_timestamps():
     assert out.metadata["papermill"] == {"parameters": {"a": 1}}
     assert out.cells[0].metadata["papermill"] == {"status": "completed"}
     assert "execution" not in out.cells[0].metadata
+
+
+def test_normalise_drops_widget_state_and_numbers_widget_views():
+    nb = new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    cell = new_code_cell("w")
+    view = "application/vnd.jupyter.widget-view+json"
+    cell.outputs = [
+        {"output_type": "display_data", "metadata": {}, "data": {view: {"model_id": "9f3a"}}}
+    ]
+    nb.cells = [cell]
+    out = normalise_notebook(nb)
+    assert "widgets" not in out.metadata
+    assert out.cells[0].outputs[0]["data"][view]["model_id"] == "widget-0000"
+
+
+def test_saving_a_workbook_with_outputs_does_not_count_as_a_change(tmp_path):
+    from qi_helpers.plan import imported_modules, workbook_digest
+
+    path = _notebook(tmp_path / "wb.ipynb", "import math\nfrom os import path\nprint(x)")
+    before = workbook_digest(path)
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[1].execution_count = 3
+    nbformat.write(nb, str(path))
+    assert workbook_digest(path) == before
+    nb.cells[1].source += "\nprint(2)"
+    nbformat.write(nb, str(path))
+    assert workbook_digest(path) != before, "a code change is a change"
+    assert imported_modules(path) == ["math", "os"]
+
+
+def test_file_digests_follow_content_not_time(tmp_path):
+    import os
+
+    from qi_helpers.plan import FileHashes
+
+    path = tmp_path / "table.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    old = 1_000_000_000_000_000_000
+    os.utime(path, ns=(old, old))
+    hashes = FileHashes()
+    first = hashes.digest(path)
+    cached = FileHashes(hashes.to_json())
+    assert cached.digest(path) == first and cached.hashed == 0, "unchanged files are not reread"
+    path.write_text("a,b\n1,3\n", encoding="utf-8")  # same size, new content
+    assert cached.digest(path) != first
+    assert FileHashes().digest(tmp_path / "nope.csv") == "missing"

@@ -54,76 +54,154 @@ def ensure_demo_data(project, echo=print) -> bool:
 
 
 def check_inputs(project) -> list[str]:
-    """Validate every configured table; return one message per table with a problem."""
-    problems = []
-    for name in sorted(project.section("data").get("tables") or {}):
-        try:
-            project.load_table(name)
-        except QIError as exc:
-            problems.append(str(exc))
-    return problems
+    """Check every input table (``qi_helpers.checks``); return one message per table with errors.
+
+    Each message is the block of lines ``qi check`` prints for that table (its errors, with
+    file, column, rows, how many and how to fix), so ``qi run`` stops with the same words.
+    An empty list means the inputs can be used (warnings are not returned).
+    """
+    from qi_helpers.checks import check_project
+
+    return check_project(project).messages()
 
 
 def _check(args: argparse.Namespace) -> int:
+    from qi_helpers.checks import check_project
     from qi_helpers.project import load_project
 
     project = load_project(args.project)
-    problems = check_inputs(project)
-    for message in problems:
-        print(f"ERROR {message}\n")
-    tables = sorted(project.section("data").get("tables") or {})
-    print(f"Checked {len(tables)} tables: {len(problems)} with errors.")
-    return 1 if problems else 0
+    report = check_project(project)
+    print(report.to_json() if args.json else report.to_text())
+    return 0 if report.ok else 1
+
+
+def _init(args: argparse.Namespace) -> int:
+    from qi_helpers.scaffold import init_project
+
+    written = init_project(Path(args.dir), source=args.source or None, force=args.force)
+    root = Path(args.dir)
+    print(f"New project in {root}:")
+    for path in written:
+        print(f"  {path}")
+    print(
+        f"Next: replace the example rows in {root / 'data'} with your data (or point "
+        f"{root / 'parameters' / 'project.yaml'} at your files or database), then run "
+        f"`qi check --project {root}`."
+    )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from qi_helpers.project import load_project
-    from qi_helpers.publish import build_site
-    from qi_helpers.runner import run
+    from qi_helpers.runner import InvalidInputs, plan, run
 
     project = load_project(args.project)
+    timeout = args.timeout if args.timeout and args.timeout > 0 else None
+    if args.dry_run:
+        print(
+            plan(
+                project, workbooks=args.workbook, microsystems=args.microsystem, force=args.force
+            ).format()
+        )
+        return 0
     echo = (lambda *a, **k: None) if args.quiet else print
     ensure_demo_data(project, echo=echo)
-    problems = check_inputs(project)
-    if problems:
-        for message in problems:
+    start = time.perf_counter()
+    try:
+        results = run(
+            project,
+            jobs=args.jobs,
+            workbooks=args.workbook,
+            microsystems=args.microsystem,
+            timeout=timeout,
+            echo=echo,
+            force=args.force,
+            cluster=args.cluster,
+            scheduler=args.scheduler,
+            publish=True,
+            progress=not args.quiet and sys.stderr.isatty(),
+            # Inputs are checked only when a notebook must run: an up-to-date run reads nothing.
+            check=lambda: check_inputs(project),
+        )
+    except InvalidInputs as exc:
+        for message in exc.problems:
             print(f"ERROR {message}\n", file=sys.stderr)
         print(
             "Inputs failed validation; nothing was run and earlier outputs are untouched.",
             file=sys.stderr,
         )
         return 1
-    start = time.perf_counter()
-    echo(f"Running workbooks with {args.jobs or 'all'} worker(s) ...")
-    results = run(
-        project,
-        jobs=args.jobs,
-        workbooks=args.workbook,
-        microsystems=args.microsystem,
-        timeout=args.timeout,
-        echo=echo,
+    ran = sum(r.status == "ok" and not r.skipped for r in results)
+    skipped = sum(r.skipped for r in results)
+    bad = [r for r in results if r.status != "ok"]
+    print(
+        f"{len(results)} notebooks: {ran} ran, {skipped} up to date, "
+        f"{sum(r.status == 'failed' for r in bad)} failed, "
+        f"{sum(r.status == 'blocked' for r in bad)} not run after a failure "
+        f"({time.perf_counter() - start:.1f}s)."
     )
-    index = build_site(project)
-    failed = [r for r in results if r.status != "ok"]
-    print(f"{len(results)} notebooks in {time.perf_counter() - start:.1f}s, {len(failed)} failed.")
-    print(f"Manifest: {project.outputs_dir / 'run.json'}")
-    print(f"Site: {index}")
-    for r in failed:
-        print(
-            f"FAILED {r.workbook}:{r.name}: {r.error.splitlines()[0] if r.error else ''}",
-            file=sys.stderr,
-        )
-    return 1 if failed else 0
+    print(f"Manifest: {project.relative(project.outputs_dir / 'run.json')}")
+    print(f"Site: {project.site_dir / 'index.html'}")
+    if bad:
+        width = max(len(r.label) for r in bad)
+        print("\nFailures:", file=sys.stderr)
+        for r in bad:
+            first = r.error.splitlines()[0][:100] if r.error else r.reason
+            print(f"  {r.label:{width}}  {r.status:7}  {first}", file=sys.stderr)
+            if r.status == "failed" and r.output:
+                print(f"  {'':{width}}           notebook: {r.output}", file=sys.stderr)
+            if r.log:
+                print(f"  {'':{width}}           log: {r.log}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _publish(args: argparse.Namespace) -> int:
     from qi_helpers.project import load_project
-    from qi_helpers.publish import build_site
+    from qi_helpers.publish import publish_site
 
     project = load_project(args.project)
-    index = build_site(project, Path(args.out) if args.out else None)
-    print(f"Site: {index}")
+    report = publish_site(project, Path(args.out) if args.out else None, archive=args.zip)
+    failed = [p for p in report.pages if p.status != "ok"]
+    size = sum(p.bytes for p in report.pages) + report.index_bytes
+    print(
+        f"Published {len(report.pages)} reports and the index ({size / 1e6:.1f} MB), "
+        f"{len(failed)} from failed runs; {report.redacted} identifier(s) removed."
+    )
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if report.archive:
+        print(f"Archive: {report.archive}")
+    print(f"Site: {report.index}")
     return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    """Make the demo data and workbook 01's outputs ready, then start JupyterLab on the project."""
+    import subprocess
+
+    from qi_helpers.project import load_project
+
+    project = load_project(args.project)
+    ensure_demo_data(project)
+    registry = project.data_dir / "registry.parquet"
+    if not registry.is_file():
+        print(f"{project.relative(registry)} missing: running workbook 01 first ...")
+        code = main(["run", "--workbook", "01", "--quiet", "--project", str(project.root)])
+        if code:
+            return code
+    print(f"Ready: the input tables and {project.relative(registry)} (workbook 01's registry).")
+    if args.prepare_only:
+        return 0
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={project.root}",
+        "--LabApp.default_url=/lab/tree/workbooks",
+        *args.jupyter_args,
+    ]
+    print("Starting JupyterLab (Ctrl+C twice to stop): jupyter lab", " ".join(command[3:]))
+    return subprocess.call(command, cwd=project.root)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,17 +239,85 @@ def build_parser() -> argparse.ArgumentParser:
                 help="run workbook 03 only for this microsystem id (repeatable)",
             )
             cmd.add_argument(
-                "--jobs", type=int, default=None, help="worker processes (default: number of CPUs)"
+                "--jobs",
+                type=int,
+                default=None,
+                help="notebooks at once: worker processes (default: number of CPUs)",
+            )
+            where = cmd.add_mutually_exclusive_group()
+            where.add_argument(
+                "--cluster",
+                choices=["local"],
+                default=None,
+                help="run on a Dask LocalCluster of --jobs workers (needs the [cluster] extra)",
+            )
+            where.add_argument(
+                "--scheduler",
+                default=None,
+                metavar="ADDRESS",
+                help="run on an existing Dask cluster, e.g. tcp://host:8786 (workers need "
+                "qi_helpers and the project folder at the same path)",
+            )
+            cmd.add_argument(
+                "--force", action="store_true", help="rerun every notebook, even if up to date"
             )
             cmd.add_argument(
                 "--timeout",
                 type=float,
                 default=1800,
-                help="seconds a single cell may run (default 1800)",
+                help="seconds one notebook may take before it is stopped (default 1800; 0: none)",
             )
-            cmd.add_argument("--quiet", action="store_true", help="print only the summary")
+            cmd.add_argument(
+                "--quiet", action="store_true", help="no progress bar or per-task lines (for CI)"
+            )
+            cmd.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="print the plan (what would run, what would be skipped and why) and stop",
+            )
         if name == "publish":
             cmd.add_argument("--out", default=None, help="site folder (default outputs/site)")
+            cmd.add_argument(
+                "--zip", action="store_true", help="also write <site>.zip for a shared drive"
+            )
+        if name == "check":
+            cmd.add_argument(
+                "--json", action="store_true", help="print the report as JSON (for tools)"
+            )
+
+    init = sub.add_parser(
+        "init",
+        help="scaffold a new project for your own data",
+        description="Create a project folder: parameters/project.yaml pointing at CSV templates "
+        "(one per table, with the header and an example row; also in data/templates.xlsx), "
+        "the four workbooks and a README that says what to fill in.",
+    )
+    init.add_argument("dir", help="the new project folder (created; must not hold a project)")
+    init.add_argument(
+        "--from",
+        dest="source",
+        default="",
+        help="project to copy the workbooks and parameters from (default: the installed one)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing project")
+    init.set_defaults(func=_init)
+
+    lab = sub.add_parser(
+        "lab",
+        help="start JupyterLab on the workbooks, demo data and workbook 01's outputs ready",
+        description="Generate the demo data when the project uses it and it is missing, run "
+        "workbook 01 when its registry of microsystems is missing (workbooks 02-04 read it), "
+        "then start JupyterLab on the project. Options after `--` go to `jupyter lab`, "
+        "e.g. `qi lab -- --port=8899 --no-browser`.",
+    )
+    lab.add_argument("--project", default="", help="project folder (default: found from here)")
+    lab.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="make the data and workbook 01's outputs ready, but do not start JupyterLab",
+    )
+    lab.add_argument("jupyter_args", nargs="*", help="options for `jupyter lab` (after --)")
+    lab.set_defaults(func=_lab)
     return parser
 
 

@@ -414,7 +414,9 @@ def _needs_quoting(table: pa.Table) -> bool:
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    table = _as_text_table(df)
+    from qi_helpers.sources import neutralise_formulas  # cells like =HYPERLINK(...) as text
+
+    table = _as_text_table(neutralise_formulas(df))
     if not _needs_quoting(table):
         opts = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=65536)
         pacsv.write_csv(table, path, write_options=opts)

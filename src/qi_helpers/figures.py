@@ -149,8 +149,33 @@ def plot_staff_network(identification, *, seed: int = 0, max_nodes: int = 1500) 
     return fig
 
 
-def plot_pdsa_timeline(pdsa: pd.DataFrame, *, end: str | pd.Timestamp | None = None) -> Figure:
-    """PDSA cycles as bars on a time line, one row per change, coloured by decision."""
+def plot_pdsa_timeline(
+    pdsa: pd.DataFrame,
+    *,
+    end: str | pd.Timestamp | None = None,
+    start: str | pd.Timestamp | None = None,
+) -> Figure:
+    """PDSA cycles as bars on a time line, one row per change, coloured by decision.
+
+    Parameters
+    ----------
+    pdsa : DataFrame
+        The PDSA log of one microsystem (``cycle_id, change, start`` and optionally ``end,
+        decision``).
+    end : date, optional
+        Where a cycle without an end stops (e.g. the last measured period); also the right end
+        of the time axis.
+    start : date, optional
+        The left end of the time axis (e.g. the first measured period), so that the time line
+        lines up with the measures' charts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per cycle labelled with its number (the end of its ``cycle_id``), coloured by
+        decision (adopt, adapt,
+        abandon, ongoing: :data:`DECISION_COLOURS`).
+    """
     fig, ax = _subplots(figsize=(10, 1.2 + 0.5 * max(1, pdsa["change"].nunique())))
     if pdsa.empty:
         ax.text(
@@ -164,24 +189,28 @@ def plot_pdsa_timeline(pdsa: pd.DataFrame, *, end: str | pd.Timestamp | None = N
         ax.axis("off")
         return fig
     changes = list(dict.fromkeys(pdsa.sort_values("start")["change"]))
-    last = pd.Timestamp(end) if end is not None else pdsa["start"].max() + pd.Timedelta(weeks=4)
-    for _, row in pdsa.iterrows():
-        start = row["start"]
-        finish = row.get("end")
-        finish = finish if pd.notna(finish) else last
-        decision = str(row.get("decision") or "ongoing").lower()
+    starts = pd.to_datetime(pdsa["start"])
+    last = pd.Timestamp(end) if end is not None else starts.max() + pd.Timedelta(weeks=4)
+    for (_, row), begin in zip(pdsa.iterrows(), starts, strict=True):
+        finish = pd.Timestamp(row["end"]) if pd.notna(row.get("end")) else last
+        decision = row.get("decision")
+        decision = str(decision).lower() if pd.notna(decision) and decision else "ongoing"
         y = changes.index(row["change"])
         ax.barh(
             y,
-            (finish - start).days,
-            left=start,
+            max((finish - begin).days, 1),
+            left=begin,
             height=0.5,
             color=DECISION_COLOURS.get(decision, "#999999"),
             edgecolor="white",
         )
-        ax.text(start, y + 0.32, str(row["cycle_id"]), fontsize=7)
+        ax.text(begin, y - 0.3, str(row["cycle_id"]).rsplit("-", 1)[-1], fontsize=7)
     ax.set_yticks(range(len(changes)), labels=changes)
     ax.invert_yaxis()
+    if start is not None:
+        ax.set_xlim(left=pd.Timestamp(start))
+    if end is not None:
+        ax.set_xlim(right=pd.Timestamp(end))
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in DECISION_COLOURS.values()]
     ax.legend(
         handles,
@@ -195,54 +224,214 @@ def plot_pdsa_timeline(pdsa: pd.DataFrame, *, end: str | pd.Timestamp | None = N
     return fig
 
 
-def plot_measures(analysis, *, ncols: int = 2) -> Figure:
+def _change_title(item) -> str:
+    """``name (family): verdict, effect`` for one measure's chart."""
+    m = item.measure
+    v = item.verdicts
+    first = v.iloc[0] if len(v) else None
+    verdict = "no data" if first is None else str(first["verdict"])
+    extra = ""
+    if first is not None and pd.notna(first.get("effect")) and first["verdict"] != "baseline only":
+        kind = str(first.get("effect_kind", ""))
+        if kind == "rate ratio":
+            extra = f"; rate ratio {first['effect']:.2f}"
+        else:
+            extra = f"; change {first['effect']:+.3g}"
+    balances = m.get("balances")
+    family = str(m.get("family", ""))
+    if family == "balancing" and isinstance(balances, str) and balances:
+        family = f"balancing {balances}"
+    return f"{m.get('name', item.measure_id)} ({family}): {verdict}{extra}"
+
+
+def plot_change(
+    item,
+    *,
+    show_95: bool = False,
+    rules: str | None = None,
+    ax=None,
+    title: str | None = None,
+) -> Figure:
+    """One measure's chart with its phases, PDSA cycles and abandoned test windows.
+
+    Parameters
+    ----------
+    item : qi_helpers.changes.ChangeAnalysis
+        From :func:`qi_helpers.changes.analyse`.
+    show_95 : bool
+        Also draw the 2-sigma (95%) limits.
+    rules : str, optional
+        Rule set colouring the special-cause points (default: the analysis' own).
+    ax : matplotlib Axes, optional
+        Draw on this axes.
+    title : str, optional
+        Default: the measure, its family and its verdict with the effect.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The :func:`qi_helpers.charts.plot_qic` chart (one part per phase); vertical lines and
+        labels mark the PDSA cycles; the window of each abandoned test is shaded.
+    """
+    from qi_helpers.charts import plot_qic
+
+    if ax is None:
+        fig, ax = _subplots(figsize=(8, 4))
+    else:
+        fig = ax.figure
+    if item.chart.empty:
+        ax.text(0.5, 0.5, f"{item.measure.get('name', item.measure_id)}: no data", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
+        ax.axis("off")
+        return fig
+    notes = item.annotations[["date", "label"]] if len(item.annotations) else None
+    plot_qic(
+        item.chart,
+        ax=ax,
+        title=title if title is not None else _change_title(item),
+        improvement=str(item.measure["improvement"]),
+        rules=rules or item.rules,
+        annotations=notes,
+        show_95=show_95,
+    )
+    for row in item.tested.itertuples():
+        finish = row.end if pd.notna(row.end) else item.chart["x"].max()
+        ax.axvspan(
+            pd.Timestamp(row.start), pd.Timestamp(finish), color=OKABE_ITO[5], alpha=0.08,
+            gid="abandoned_test",
+        )  # fmt: skip
+    unit = item.measure.get("unit")
+    ax.set_ylabel("" if unit is None or pd.isna(unit) else str(unit))
+    ax.set_xlabel("")
+    return fig
+
+
+def plot_measures(analysis, *, ncols: int = 2, show_95: bool = False) -> Figure:
     """One annotated SPC chart per measure of a microsystem (small multiples).
 
     Parameters
     ----------
     analysis : qi_helpers.changes.MicrosystemAnalysis
+        Its measures are drawn in order: grouped by aim and family, each balancing measure
+        right after the outcome it balances.
     ncols : int
-    """
-    from qi_helpers.charts import plot_qic
+        Charts per row.
+    show_95 : bool
+        Also draw the 2-sigma limits.
 
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One :func:`plot_change` panel per measure with data.
+    """
     charts = [a for a in analysis.analyses if not a.chart.empty]
     if not charts:
         fig, ax = _subplots(figsize=(8, 2))
         ax.text(0.5, 0.5, "No measured data for this microsystem.", ha="center", va="center")
         ax.axis("off")
         return fig
+    ncols = max(1, min(ncols, len(charts)))
     nrows = math.ceil(len(charts) / ncols)
     fig, axes = _subplots(nrows, ncols, figsize=(7 * ncols, 3.8 * nrows), squeeze=False)
-    info = analysis.measures.set_index("measure_id")
-    pdsa = analysis.pdsa
-    notes = (
-        pd.DataFrame({"date": pdsa["start"], "label": pdsa["cycle_id"].astype(str)})
-        if len(pdsa)
-        else None
-    )
     for ax, item in zip(axes.flat, charts, strict=False):
-        row = info.loc[item.measure_id]
-        verdict = item.verdict["verdict"]
-        plot_qic(
-            item.chart,
-            ax=ax,
-            title=f"{row['name']} ({row['family']}): {verdict}",
-            improvement=str(row["improvement"]),
-            annotations=notes,
-        )
-        unit = row.get("unit")
-        ax.set_ylabel("" if unit is None or pd.isna(unit) else str(unit))
+        plot_change(item, ax=ax, show_95=show_95)
+        ax.title.set_fontsize(9)
     for ax in list(axes.flat)[len(charts) :]:
         ax.axis("off")
     return fig
 
 
-def plot_criteria_heatmap(ranked: pd.DataFrame, criteria: list[str], *, top: int = 25) -> Figure:
-    """The pilot criteria scores (0 worst, 1 best) of the top candidates, as a heatmap."""
+def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = 11) -> Figure:
+    """The effect of each change in each patient subgroup, next to the whole (a forest plot).
+
+    Parameters
+    ----------
+    subgroups : DataFrame
+        From :func:`qi_helpers.equity.subgroup_effects`.
+    threshold : int
+        ``publish.small_cell_threshold``: subgroups with fewer cases than this before or after
+        the change are left out of the picture (they are counted in the table as ``<11``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per measure and change; each subgroup's effect with its 95% interval, flagged
+        subgroups (did not improve when the whole did) in vermillion, the whole's effect as a
+        vertical line and no effect as a dashed one.
+    """
+    shown = subgroups[(subgroups["n_baseline"] >= threshold) & (subgroups["n_after"] >= threshold)]
+    shown = shown[shown["effect"].notna()]
+    panels = list(dict.fromkeys(zip(shown["measure_id"], shown["change"], strict=True)))
+    if not panels:
+        fig, ax = _subplots(figsize=(8, 1.5))
+        ax.text(0.5, 0.5, "No change with enough patients to compare subgroups yet.",
+                ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.axis("off")
+        return fig
+    sizes = [int(((shown["measure_id"] == m) & (shown["change"] == c)).sum()) for m, c in panels]
+    fig = Figure(figsize=(8, sum(0.28 * s + 1.2 for s in sizes)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[s + 3 for s in sizes])
+    for ax, (mid, change) in zip(axes[:, 0], panels, strict=True):
+        part = shown[(shown["measure_id"] == mid) & (shown["change"] == change)]
+        whole = part[part["dimension"] == "all"]
+        groups = part[part["dimension"] != "all"]
+        labels = (groups["dimension"].str.replace("_", " ") + ": " + groups["subgroup"]).tolist()
+        ys = np.arange(len(groups))
+        colours = np.where(groups["flag"].to_numpy(bool), OKABE_ITO[5], OKABE_ITO[4])
+        ax.hlines(ys, groups["effect_low"], groups["effect_high"], colors=colours, lw=1.6)
+        ax.scatter(groups["effect"], ys, c=colours, s=22, zorder=3)
+        kind = str(part["effect_kind"].iloc[0])
+        ax.axvline(1.0 if kind == "rate ratio" else 0.0, color="#777777", ls="--", lw=0.9)
+        if len(whole):
+            ax.axvline(float(whole["effect"].iloc[0]), color=OKABE_ITO[7], lw=1.0)
+        ax.set_yticks(ys, labels=labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(kind, fontsize=8)
+        name = str(part["name"].iloc[0])
+        ax.set_title(f"{name} after {change}: whole (black line) and subgroups", loc="left",
+                     fontsize=9)  # fmt: skip
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def plot_criteria_heatmap(
+    ranked: pd.DataFrame, criteria: list[str] | None = None, *, top: int = 25
+) -> Figure:
+    """The pilot criteria scores (0 worst, 1 best) of the best-ranked candidates, as a heatmap.
+
+    Parameters
+    ----------
+    ranked : DataFrame
+        From :func:`qi_helpers.pilots.rank` (``microsystem_id``, the criteria, ``score``, and
+        optionally ``rank`` and ``selected``).
+    criteria : list of str, optional
+        The criteria columns to show (default: those of :data:`qi_helpers.pilots.CRITERIA`
+        present).
+    top : int
+        Show at most this many candidates, best first.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per candidate (labelled ``rank. id``, with ``(pilot)`` when selected), one column
+        per criterion plus the total ``score``, each cell annotated with its value.
+    """
     import seaborn as sns
 
-    shown = ranked.head(top).set_index("microsystem_id")[criteria + ["score"]]
-    fig, ax = _subplots(figsize=(1.4 * len(shown.columns) + 3, 0.35 * len(shown) + 1.5))
+    from qi_helpers.pilots import CRITERIA, CRITERIA_LABELS
+
+    if criteria is None:
+        criteria = [c for c in CRITERIA if c in ranked.columns]
+    head = ranked.head(top)
+    shown = head[criteria + ["score"]].astype(float)
+    labels = head["microsystem_id"].astype(str)
+    if "rank" in head.columns:
+        labels = head["rank"].astype(str) + ". " + labels
+    if "selected" in head.columns:
+        labels = labels + np.where(head["selected"].to_numpy(dtype=bool), " (pilot)", "")
+    shown.index = labels.to_numpy()
+    shown.columns = [CRITERIA_LABELS.get(c, c).replace(" ", "\n", 1) for c in shown.columns]
+    fig, ax = _subplots(figsize=(1.4 * len(shown.columns) + 3, 0.35 * len(shown) + 1.8))
     sns.heatmap(
         shown,
         annot=True,
@@ -258,9 +447,62 @@ def plot_criteria_heatmap(ranked: pd.DataFrame, criteria: list[str], *, top: int
     return fig
 
 
+def plot_pilot_baselines(
+    charts: pd.DataFrame, *, rules: str | None = None, ncols: int = 3
+) -> Figure:
+    """The baseline control chart of each top candidate, as small multiples.
+
+    Parameters
+    ----------
+    charts : DataFrame
+        From :func:`qi_helpers.pilots.baseline_charts` (a :func:`qi_helpers.spc.qic` frame
+        faceted by microsystem, in rank order).
+    rules : str, optional
+        Rule set that colours the special-cause points (default Anhøj's).
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per candidate, titled with its id; special causes in the direction of
+        improvement and of concern coloured as in :func:`qi_helpers.charts.plot_qic`.
+    """
+    from qi_helpers.charts import plot_qic_facets
+
+    info = charts.attrs.get("pilots", {})
+    unit = info.get("unit", "")
+    title = f"Baselines of the best-ranked candidates: {info.get('name', '')}"
+    title += f" ({unit})" if unit else ""
+    return plot_qic_facets(
+        charts,
+        ncols=ncols,
+        title=title,
+        improvement=info.get("improvement"),
+        rules=rules,
+        sharey=True,
+    )
+
+
 def plot_waves(plan: pd.DataFrame) -> Figure:
-    """The spread plan as a Gantt chart: one bar per adopting microsystem, coloured by wave."""
-    fig, ax = _subplots(figsize=(10, 1 + 0.3 * max(1, len(plan))))
+    """The spread plan as a Gantt chart: one bar per adopting microsystem, coloured by wave.
+
+    Parameters
+    ----------
+    plan : DataFrame
+        From :func:`qi_helpers.spread.plan` (``change, microsystem_id, wave, wave_start,
+        wave_end``; ``adopter_category`` labels the legend when present).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Changes are grouped top to bottom, each adopter's bar spans its wave; an empty plan gives
+        a figure that says there is nothing to spread.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.patches import Patch
+
+    fig, ax = _subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
     if plan.empty:
         ax.text(
             0.5,
@@ -272,16 +514,279 @@ def plot_waves(plan: pd.DataFrame) -> Figure:
         )
         ax.axis("off")
         return fig
-    labels = (plan["change"] + ": " + plan["microsystem_id"]).tolist()
-    for y, row in enumerate(plan.itertuples()):
+    labels = (plan["change"].astype(str) + ": " + plan["microsystem_id"].astype(str)).tolist()
+    starts = pd.to_datetime(plan["wave_start"])
+    ends = pd.to_datetime(plan["wave_end"])
+    waves = plan["wave"].astype(int).to_numpy()
+    for y, (begin, end, wave) in enumerate(zip(starts, ends, waves, strict=True)):
         ax.barh(
             y,
-            (row.wave_end - row.wave_start).days,
-            left=row.wave_start,
+            end - begin,
+            left=begin,
             height=0.6,
-            color=OKABE_ITO[(row.wave - 1) % len(OKABE_ITO)],
+            color=OKABE_ITO[(wave - 1) % len(OKABE_ITO)],
+            edgecolor="white",
         )
+    changes = plan["change"].astype(str).to_numpy()
+    for y in range(1, len(changes)):
+        if changes[y] != changes[y - 1]:
+            ax.axhline(y - 0.5, color="#BBBBBB", lw=0.6)
+    category = (
+        plan.drop_duplicates("wave").set_index("wave")["adopter_category"]
+        if "adopter_category" in plan
+        else pd.Series(dtype=object)
+    )
+    handles = [
+        Patch(
+            color=OKABE_ITO[(w - 1) % len(OKABE_ITO)],
+            label=f"wave {w}" + (f" ({category[w]})" if w in category.index else ""),
+        )
+        for w in sorted(set(waves))
+    ]
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="lower right")
     ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
     ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
     ax.set_title("Spread plan: adopters in waves")
+    return fig
+
+
+def plot_adoption_curve(curve: pd.DataFrame) -> Figure:
+    """The adoption curve of each change: share of targeted microsystems adopted, by date.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        From :func:`qi_helpers.tracking.adoption_curve` (``change, date, kind, share, wave``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per change: the actual adoptions as a solid step line, the plan's waves as a
+        dashed step line with the wave numbers at the ends of the waves; y from 0 to 100%.
+    """
+    import matplotlib.dates as mdates
+
+    changes = sorted(curve["change"].unique()) if not curve.empty else []
+    ncols = 2 if len(changes) > 1 else 1
+    nrows = max(1, -(-len(changes) // ncols))
+    fig, axes = _subplots(nrows, ncols, figsize=(5.2 * ncols, 2.8 * nrows), squeeze=False)
+    axes = axes.ravel()
+    if not changes:
+        axes[0].text(0.5, 0.5, "No adoption and no plan yet.", ha="center", va="center")
+        axes[0].axis("off")
+        return fig
+    for ax, change in zip(axes, changes, strict=False):
+        own = curve[curve["change"] == change].sort_values("date", kind="stable")
+        actual = own[own["kind"] == "actual"]
+        planned = own[own["kind"] == "planned"]
+        if not actual.empty:
+            ax.step(actual["date"], 100 * actual["share"], where="post", color=OKABE_ITO[4],
+                    lw=2, label="adopted")  # fmt: skip
+        if not planned.empty:
+            start = actual.iloc[[-1]] if not actual.empty else planned.iloc[[0]]
+            line = pd.concat([start, planned])
+            ax.step(line["date"], 100 * line["share"], where="post", color=OKABE_ITO[0],
+                    lw=1.5, ls="--", label="planned waves")  # fmt: skip
+            for row in planned.itertuples():
+                ax.annotate(f"wave {row.wave}", (row.date, 100 * row.share), xytext=(2, -10),
+                            textcoords="offset points", fontsize=7)  # fmt: skip
+        targeted = int(own["targeted"].max())
+        ax.set_title(f"{change} ({targeted} targeted)", fontsize=9, loc="left")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% adopted")
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.grid(axis="y", color="#E5E5E5", lw=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in axes[len(changes) :]:
+        fig.delaxes(ax)
+    fig.suptitle("Adoption curves: actual and planned", x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+def plot_sustain(tracking, *, ncols: int = 3) -> Figure:
+    """Small multiples of every adopter's measure, with a phase at its adoption date.
+
+    Parameters
+    ----------
+    tracking : SustainTracking
+        From :func:`qi_helpers.tracking.sustain`.
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per adopter and measure (drawn by :func:`qi_helpers.charts.plot_qic`, special
+        causes coloured by the measure's direction of improvement), titled with the microsystem,
+        the change and the sustain verdict; a vertical line marks the adoption date.
+    """
+    from qi_helpers.charts import plot_qic
+
+    verdicts = tracking.verdicts
+    n = len(verdicts)
+    if n == 0:
+        fig, ax = _subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "No adopter to track yet.", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 2.9 * nrows + 0.5), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, row in zip(axes, verdicts.itertuples(), strict=False):
+        chart = tracking.charts[(row.microsystem_id, row.change, row.measure_id)]
+        marks = pd.DataFrame({"date": [row.adopted], "label": ["adopted"]})
+        plot_qic(chart, ax=ax, improvement=row.improvement, annotations=marks,
+                 title="")  # fmt: skip
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_title(f"{row.microsystem_id}: {row.change}\n{row.name} - {row.verdict}",
+                     fontsize=8, loc="left")  # fmt: skip
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    fig.suptitle("Adopters: does the gain hold?", x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+# ---- 5 Ps profile cards (workbook 01) --------------------------------------------------------
+def _plain(text: object) -> str:
+    """Text from data, safe from matplotlib's mathtext (``$`` pairs)."""
+    return str(text).replace("$", r"\$")
+
+
+def _duration(minutes: float) -> str:
+    if pd.isna(minutes):
+        return "?"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.0f} h" if minutes < 72 * 60 else f"{minutes / 1440:.0f} days"
+
+
+def _mix_bars(ax, mix: pd.DataFrame, title: str, *, top: int = 6, colour: str = "#0072B2"):
+    part = mix.sort_values(["n", "category"], ascending=[False, True]).head(top)
+    if part.empty:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        ax.axis("off")
+    else:
+        ax.barh([_plain(c) for c in part["category"]], part["share"] * 100, color=colour)
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlabel("%", fontsize=8)
+    ax.set_title(title, loc="left", fontsize=9)
+
+
+def plot_profile_card(profiles, microsystem_id: str) -> Figure:
+    """One microsystem's 5 Ps on one card: the team's picture of itself.
+
+    Parameters
+    ----------
+    profiles : qi_helpers.profiles.Profiles
+        The result of :func:`qi_helpers.profiles.profile`.
+    microsystem_id : str
+        Which microsystem.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels: a summary in words (purpose, patients, professionals, processes); Purpose
+        (activity mix); Professionals (full-time equivalents by role); Patients (age bands and
+        leading conditions, % of the panel); Patterns (weekly run chart, drawn by
+        :func:`qi_helpers.charts.plot_qic`, and day-of-week mix). Only counts and shares: no
+        patient or staff identifier.
+    """
+    import textwrap
+
+    from qi_helpers.charts import plot_qic
+    from qi_helpers.errors import DataError
+
+    summary = profiles.summary.set_index("microsystem_id")
+    if microsystem_id not in summary.index:
+        raise DataError(
+            f"plot_profile_card: no profile for microsystem {microsystem_id!r}; known: "
+            f"{', '.join(summary.index[:10])}{' ...' if len(summary) > 10 else ''}."
+        )
+    row = summary.loc[microsystem_id]
+    mix = profiles.mix[profiles.mix["microsystem_id"] == microsystem_id]
+    steps = profiles.processes[profiles.processes["microsystem_id"] == microsystem_id].head(3)
+    # a fixed layout: a constrained one costs several extra draws per card; 60 dpi keeps a
+    # report of many cards light (each card is wide, so its text stays readable)
+    fig = Figure(figsize=(16, 6.6), dpi=60)
+    grid = fig.add_gridspec(
+        2, 4, left=0.07, right=0.99, top=0.9, bottom=0.07, wspace=0.45, hspace=0.35
+    )
+    text_ax = fig.add_subplot(grid[0, 0])
+    text_ax.axis("off")
+    lines = [
+        f"Purpose: {row['purpose']}",
+        f"Professionals: {row['n_core_staff']} core staff, {row['n_floating_staff']} floating; "
+        f"{row['fte']:.1f} FTE ({row['role_mix']}).",
+        "Processes (steps within an encounter): "
+        + (
+            "; ".join(
+                f"{s.from_activity} -> {s.to_activity} ({100 * s.share:.0f}% of steps, median "
+                f"{_duration(s.median_minutes)} apart)"
+                for s in steps.itertuples()
+            )
+            or "no consecutive steps recorded"
+        )
+        + ".",
+    ]
+    wrapped = "\n\n".join(textwrap.fill(_plain(line), 52) for line in lines)
+    text_ax.text(0, 1, wrapped, va="top", ha="left", fontsize=8, transform=text_ax.transAxes)
+    _mix_bars(
+        fig.add_subplot(grid[0, 1]), mix[mix["dimension"] == "activity"], "Purpose: main activities"
+    )
+    _mix_bars(
+        fig.add_subplot(grid[0, 2]),
+        mix[mix["dimension"] == "role_fte"],
+        f"Professionals: FTE by role ({row['fte']:.1f} FTE)",
+        colour="#009E73",
+    )
+    ages = mix[(mix["dimension"] == "age_band") & (mix["category"] != "unknown")]
+    ax = fig.add_subplot(grid[0, 3])
+    if ages.empty:
+        ax.axis("off")
+    else:
+        ages = ages.sort_values("category")
+        ax.bar([_plain(c) for c in ages["category"]], ages["share"] * 100, color="#E69F00")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_ylabel("% of panel", fontsize=8)
+    female = row["share_female"]
+    sex = "" if pd.isna(female) else f", {100 * female:.0f}% female"
+    ax.set_title(f"Patients: panel of {row['panel_size']:,}{sex}", loc="left", fontsize=9)
+    _mix_bars(
+        fig.add_subplot(grid[1, 0]),
+        mix[mix["dimension"] == "condition"],
+        "Patients: leading conditions (% of panel)",
+        top=5,
+        colour="#D55E00",
+    )
+    chart = profiles.weekly[profiles.weekly["facet1"] == microsystem_id]
+    ax = fig.add_subplot(grid[1, 1:3])
+    if len(chart):
+        plot_qic(chart, ax=ax, title="Patterns: activities a week (run chart)")
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        ax.set_xlabel("")
+        ax.set_ylabel("activities", fontsize=8)
+    else:
+        ax.axis("off")
+    days = mix[mix["dimension"] == "day_of_week"].copy()
+    ax = fig.add_subplot(grid[1, 3])
+    order = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    days = days.set_index("category").reindex(order).fillna({"share": 0.0})
+    ax.bar(order, days["share"] * 100, color="#56B4E9")
+    ax.set_title("Patterns: day of the week (%)", loc="left", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle(
+        _plain(f"{microsystem_id}: {row.get('name', row['kind'])}"), x=0.01, ha="left", fontsize=12
+    )
     return fig

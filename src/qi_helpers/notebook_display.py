@@ -9,7 +9,7 @@ when imported inside an IPython kernel and does nothing elsewhere.
 from __future__ import annotations
 
 
-def enable_figure_display(dpi: int = 100) -> bool:
+def enable_figure_display() -> bool:
     """Register PNG display of matplotlib figures in the running IPython shell, if any.
 
     Returns
@@ -25,7 +25,8 @@ def enable_figure_display(dpi: int = 100) -> bool:
     shell = get_ipython()
     if shell is None:
         return False
-    select_figure_formats(shell, {"png"}, bbox_inches="tight", dpi=dpi)
+    # no dpi here: each figure's own dpi applies (100 by default; lighter where a figure asks)
+    select_figure_formats(shell, {"png"}, bbox_inches="tight")
     return True
 
 

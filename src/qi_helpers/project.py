@@ -196,9 +196,17 @@ class Project:
         """Read and validate one configured input table (see ``qi_helpers.schema``).
 
         Returns None when the table is optional and not configured.
+
+        Raises
+        ------
+        ConfigError
+            When a required table has no source.
+        DataError
+            When the source cannot be read or the table breaks its contract; the message lists
+            every error of the table with the lines ``qi check`` prints.
         """
         from qi_helpers.schema import validate
-        from qi_helpers.sources import read_table
+        from qi_helpers.sources import read_source
 
         spec = self.table_spec(name)
         if spec is None:
@@ -208,12 +216,47 @@ class Project:
                     f"Add data.tables.{name} with a `path:` or `url:`."
                 )
             return None
-        frame, where = read_table(spec, root=self.root, name=name)
-        return validate(name, frame, source=where)
+        loaded = read_source(spec, root=self.root, name=name)
+        typed = validate(
+            name, loaded.frame, source=loaded.where, date_format=spec.get("date_format")
+        )
+        typed.attrs["source"] = loaded.where
+        return typed
 
     def load_tables(self, *names: str, required: bool = True) -> dict[str, pd.DataFrame | None]:
-        """Read and validate several configured tables; see :meth:`load_table`."""
-        return {name: self.load_table(name, required=required) for name in names}
+        """Read and validate several configured tables, then check them against each other.
+
+        Every table is read before any error is raised, so the error lists the problems of all
+        of them; the tables are also checked against each other (e.g. events of measures that
+        are not in the catalogue), with the same lines ``qi check`` prints. See
+        :meth:`load_table`.
+        """
+        from qi_helpers.checks import cross_check
+        from qi_helpers.errors import DataError
+        from qi_helpers.schema import ContractError, render_table
+
+        tables: dict[str, pd.DataFrame | None] = {}
+        failures: list[DataError] = []
+        for name in names:
+            try:
+                tables[name] = self.load_table(name, required=required)
+            except DataError as exc:
+                failures.append(exc)
+        if len(tables) > 1:  # the tables that are fine, against each other
+            loaded = {k: v for k, v in tables.items() if v is not None}
+            period = self.section("analysis").get("period", "week")
+            sources = {k: v.attrs.get("source", k) for k, v in loaded.items()}
+            found = cross_check(loaded, sources, default_period=period)
+            errors = [p for p in found if p.level == "error"]
+            for table in dict.fromkeys(p.table for p in errors):
+                own = [p for p in errors if p.table == table]
+                failures.append(ContractError(render_table(table, own[0].source, own), own))
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            problems = [p for exc in failures for p in getattr(exc, "problems", [])]
+            raise ContractError("\n\n".join(str(exc) for exc in failures), problems)
+        return tables
 
     def read_output(self, name: str) -> pd.DataFrame:
         """Read a table an earlier workbook wrote, ``outputs/data/<name>.parquet``.

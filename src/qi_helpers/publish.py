@@ -1,22 +1,44 @@
-"""Publish executed notebooks as a self-contained, offline HTML site.
+"""Publish executed notebooks as a self-contained, offline, privacy-safe HTML site.
 
 Each executed notebook becomes one page, converted in-process with nbconvert and the lean
-``qi_report`` template (code hidden, no script or font from another host, images inline); the index
-page links every report. Names that come from data are HTML-escaped everywhere.
+``qi_report`` template: code and prompts hidden, no script, font or image from another host, a
+header with the microsystem and the data period, and a provenance footer (package version, git
+commit, parameters, content hashes of the input tables). Before a notebook is converted, its
+outputs go through a privacy pass: identifiers of patients, encounters and (unless
+``publish.show_staff``) staff, taken from the configured input tables themselves, are removed with
+a visible note, and HTML that came from data is sanitised. The index page is a dashboard of every
+microsystem. No wall-clock time is written unless ``publish.timestamp`` asks for it, so the same
+inputs give the same bytes.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+import re
+import subprocess
+import zipfile
+from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pandas as pd
 
-from qi_helpers.privacy import escape, inside, safe_filename
+from qi_helpers.errors import QIError
+from qi_helpers.privacy import (
+    REDACTED,
+    IdentifierScreen,
+    PrivacyError,
+    clean_css,
+    clean_html,
+    escape,
+    inside,
+    safe_filename,
+)
 from qi_helpers.project import Project
 from qi_helpers.runner import FAILED_SUFFIX, WORKBOOKS
 
@@ -28,30 +50,406 @@ TITLES: dict[str, str] = {
     "04_plan_spread": "04 Plan the spread",
 }
 
+#: One line on what each organisation-level report is for (index cards).
+PURPOSES: dict[str, str] = {
+    "01_identify_microsystems": "The core teams, the patients they serve and their work areas.",
+    "02_select_pilots": "Where to test new ideas first, and why.",
+    "04_plan_spread": "Who adopts the changes that worked, in which wave.",
+}
+
 #: Parameters never shown in a page footer (local paths say nothing to a reader).
 HIDDEN_PARAMETERS = {"project_root"}
+
+#: Output types dropped before conversion: they need a kernel or a script to show anything.
+DROPPED_MIMETYPES = (
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+    "application/javascript",
+    "text/javascript",
+    "application/vnd.bokehjs_load.v0+json",
+    "application/vnd.bokehjs_exec.v0+json",
+    "application/vnd.plotly.v1+json",
+)
+
+#: Text output types screened for identifiers.
+TEXT_MIMETYPES = ("text/html", "text/plain", "text/markdown", "text/latex", "image/svg+xml")
+
+#: The published input tables whose identifier values are screened out of every page.
+SCREENED_TABLES = ("patients", "activities", "measure_events", "staff", "readiness")
+
+# Anything in a finished page that would make the browser fetch from another host.
+_REMOTE = re.compile(
+    r"""(?P<attr>\b(?:src|srcset|poster|data|action|formaction|background)\s*=\s*["']?)"""
+    r"""(?P<url>(?:https?:|ftp:)?//[^"'\s>]*)""",
+    re.IGNORECASE,
+)
+_REMOTE_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_DATA_URI = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=]+")
 
 
 def _templates_dir() -> Path:
     return Path(str(importlib_resources.files("qi_helpers") / "templates"))
 
 
+def _template_text(name: str) -> str:
+    return (_templates_dir() / "qi_report" / name).read_text(encoding="utf-8")
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(text.encode("utf-8"))
     os.replace(tmp, path)
 
 
 @dataclass
 class Page:
-    """One published report."""
+    """One published report.
+
+    Attributes
+    ----------
+    workbook : str
+        The workbook's folder name, e.g. ``03_analyse_tests``.
+    name : str
+        The microsystem id for workbook 03, else the notebook's stem.
+    title : str
+    href : str
+        Path relative to the site folder.
+    status : str
+        ``"ok"`` or ``"failed"``.
+    redacted : int
+        Identifiers removed from the page.
+    bytes : int
+        Size of the page.
+    """
 
     workbook: str
     name: str
     title: str
     href: str
-    status: str  # "ok" or "failed"
+    status: str
+    redacted: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class SiteReport:
+    """What :func:`publish_site` wrote."""
+
+    index: Path
+    pages: list[Page]
+    index_bytes: int
+    notes: list[str] = field(default_factory=list)
+    archive: Path | None = None
+
+    @property
+    def redacted(self) -> int:
+        """Identifiers removed over all pages."""
+        return sum(p.redacted for p in self.pages)
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+
+def git_commit(root: Path) -> str:
+    """The git commit of the project folder (12 hex digits), or ``""`` outside a repository."""
+    if not (root / ".git").exists():
+        return ""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_hashes(project: Project) -> dict[str, str]:
+    """Content hashes of the configured input tables: ``{table: sha256}``.
+
+    Files are hashed byte for byte; a database source is described (``database: <table or
+    query hash>``), since its content cannot be hashed without reading it.
+    """
+    hashes: dict[str, str] = {}
+    for name, spec in sorted((project.section("data").get("tables") or {}).items()):
+        if not isinstance(spec, dict):
+            continue
+        if "path" in spec:
+            path = project.path(spec["path"])
+            hashes[name] = _sha256(path) if path.is_file() else "missing"
+        elif "url" in spec:
+            what = str(spec.get("table") or spec.get("query") or "")
+            hashes[name] = "database:" + hashlib.sha256(what.encode()).hexdigest()[:12]
+    return hashes
+
+
+def _manifest(project: Project) -> dict[str, Any]:
+    path = project.outputs_dir / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _recorded_hashes(manifest: dict[str, Any], workbook: str, name: str) -> dict[str, str] | None:
+    """Input hashes the runner recorded for a task, when it records them."""
+    for task in manifest.get("tasks", []):
+        if WORKBOOKS.get(str(task.get("workbook")), task.get("workbook")) == workbook and str(
+            task.get("name")
+        ) == str(name):
+            for key in ("input_hashes", "inputs"):
+                value = task.get(key)
+                if isinstance(value, dict) and value:
+                    return {str(k): str(v) for k, v in value.items()}
+    for key in ("input_hashes", "inputs"):
+        value = manifest.get(key)
+        if isinstance(value, dict) and value:
+            return {str(k): str(v) for k, v in value.items()}
+    return None
+
+
+def _format_day(value: Any) -> str:
+    ts = pd.Timestamp(value)
+    return f"{ts.day} {ts:%b %Y}"
+
+
+def format_period(start: Any, end: Any) -> str:
+    """A data period for a page header, e.g. ``"1 Jan 2024 to 22 Dec 2025"``."""
+    start = None if start is None or pd.isna(start) else start
+    end = None if end is None or pd.isna(end) else end
+    if start is not None and end is not None:
+        return f"{_format_day(start)} to {_format_day(end)}"
+    if end is not None:
+        return f"to {_format_day(end)}"
+    if start is not None:
+        return f"from {_format_day(start)}"
+    return ""
+
+
+# --- the privacy pass over a notebook ----------------------------------------------------------
+
+
+def _note_output(count: int) -> nbformat.NotebookNode:
+    word = "identifier was" if count == 1 else "identifiers were"
+    return nbformat.v4.new_output(
+        "display_data",
+        data={
+            "text/html": (
+                f'<p class="qi-privacy-note" role="note">Privacy: {count} {word} removed from '
+                "the output above before publishing.</p>"
+            )
+        },
+    )
+
+
+def prepare_notebook(
+    nb: nbformat.NotebookNode,
+    screen: IdentifierScreen | None = None,
+    *,
+    on_identifier: str = "redact",
+    where: str = "",
+) -> tuple[nbformat.NotebookNode, int]:
+    """The privacy and offline pass over an executed notebook, before it becomes a page.
+
+    Drops warnings printed to stderr, widget views and scripts (a page needs no kernel and runs
+    no script; widgets show the static output they were executed with), and removes every
+    identifier ``screen`` knows from text outputs, Markdown cells, error messages and the
+    recorded parameters, adding a visible note under each output it changed.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        Changed in place and returned.
+    screen : IdentifierScreen, optional
+        What to remove; None skips identifier screening.
+    on_identifier : {"redact", "refuse"}
+        ``refuse`` raises :class:`~qi_helpers.privacy.PrivacyError` instead of redacting.
+    where : str
+        The notebook's path, for messages.
+
+    Returns
+    -------
+    nb : NotebookNode
+    count : int
+        Identifiers removed.
+    """
+    total = 0
+
+    def scrub(text: str) -> tuple[str, int]:
+        if screen is None or not text:
+            return text, 0
+        cleaned, n = screen.redact(text)
+        if n and on_identifier == "refuse":
+            found = sorted(set(screen.find(text)))[:3]
+            raise PrivacyError(
+                f"{where}: an output holds {n} identifier(s) of patients, encounters or staff "
+                f"(for example {', '.join(found)}); nothing was published. Remove them from the "
+                "workbook's output, or set publish.on_identifier: redact."
+            )
+        return cleaned, n
+
+    for cell in nb.cells:
+        if cell.cell_type in ("markdown", "raw"):
+            cell.source, n = scrub(cell.source)
+            total += n
+            continue
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                continue
+            n = 0
+            if output.get("output_type") == "stream":
+                output["text"], n = scrub(output.get("text", ""))
+            elif output.get("output_type") == "error":
+                output["evalue"], n1 = scrub(str(output.get("evalue", "")))
+                lines = []
+                n2 = 0
+                for line in output.get("traceback", []):
+                    cleaned, k = scrub(line)
+                    lines.append(cleaned)
+                    n2 += k
+                output["traceback"] = lines
+                n = n1 + n2
+            elif "data" in output:
+                data = output["data"]
+                for mime in DROPPED_MIMETYPES:
+                    data.pop(mime, None)
+                if not data:
+                    continue
+                for mime in TEXT_MIMETYPES:
+                    if mime in data:
+                        value = data[mime]
+                        text = "".join(value) if isinstance(value, list) else str(value)
+                        data[mime], k = scrub(text)
+                        n += k
+            outputs.append(output)
+            if n:
+                outputs.append(_note_output(n))
+                total += n
+        cell.outputs = outputs
+    nb.metadata.pop("widgets", None)
+    parameters = nb.metadata.get("papermill", {}).get("parameters", {})
+    for key, value in list(parameters.items()):
+        if isinstance(value, str):
+            parameters[key], n = scrub(value)
+            total += n
+    return nb, total
+
+
+#: Colours kept when a chart is re-encoded as a palette PNG (charts use few colours).
+PNG_COLOURS = 64
+
+
+def shrink_png(data: str, colours: int = PNG_COLOURS) -> str:
+    """Re-encode a base64 PNG (a chart) with a palette of ``colours``, when that is smaller.
+
+    Charts drawn by matplotlib use a handful of colours but are saved as full-colour PNGs; a
+    palette PNG of the same size in pixels is two to three times smaller, so reports stay
+    light enough to open from a shared drive. Deterministic: the same image gives the same bytes.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    raw = base64.b64decode(data)
+    try:
+        image = Image.open(io.BytesIO(raw))
+        image.load()
+    except (OSError, ValueError):
+        return data
+    if image.mode in ("P", "1", "L"):
+        return data
+    if image.mode in ("RGBA", "LA"):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    quantised = image.convert("RGB").quantize(
+        colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    out = io.BytesIO()
+    quantised.save(out, format="PNG", compress_level=9)
+    smaller = out.getvalue()
+    return base64.b64encode(smaller).decode("ascii") if len(smaller) < len(raw) else data
+
+
+def shrink_images(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Apply :func:`shrink_png` to every PNG output of a notebook (in place)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                value = data["image/png"]
+                text = "".join(value) if isinstance(value, list) else str(value)
+                data["image/png"] = shrink_png(text.replace("\n", "").strip())
+    return nb
+
+
+def offline_page(html_text: str) -> str:
+    """Remove from a finished page anything that would load from another host.
+
+    ``src``-like attributes pointing elsewhere are emptied, ``<link>`` elements dropped and
+    stylesheets' ``@import``/``url()`` removed. Links (``<a href>``) are kept: following one is
+    the reader's choice, not a request made by the page.
+    """
+    text = _REMOTE.sub(lambda m: m.group("attr") + "#removed-remote-resource", html_text)
+    text = _REMOTE_LINK.sub("", text)
+    return re.sub(
+        r"(<style\b[^>]*>)(.*?)(</style\s*>)",
+        lambda m: m.group(1) + clean_css(m.group(2)).replace("<\\/", "</") + m.group(3),
+        text,
+        flags=re.IGNORECASE | re.DOTALL,
+    )
+
+
+def _screen_page(html_text: str, screen: IdentifierScreen | None) -> tuple[str, int]:
+    """Last safety net: screen a whole page's text (inline images left alone)."""
+    if screen is None:
+        return html_text, 0
+    parts, total, last = [], 0, 0
+    for m in _DATA_URI.finditer(html_text):
+        cleaned, n = screen.redact(html_text[last : m.start()])
+        parts += [cleaned, m.group(0)]
+        total += n
+        last = m.end()
+    cleaned, n = screen.redact(html_text[last:])
+    parts.append(cleaned)
+    return "".join(parts), total + n
+
+
+@functools.lru_cache(maxsize=1)
+def _exporter() -> Any:
+    """The report exporter (its templates compiled once per process, not once per page)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="qi_report",
+        extra_template_basedirs=[str(_templates_dir())],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    exporter.register_filter("qi_clean", clean_html)
+    return exporter
+
+
+# --- one report --------------------------------------------------------------------------------
 
 
 def export_report(
@@ -62,11 +460,19 @@ def export_report(
     subtitle: str = "",
     organisation: str = "",
     home: str = "index.html",
-) -> Path:
+    data_period: str = "",
+    banner: str = "",
+    screen: IdentifierScreen | None = None,
+    on_identifier: str = "redact",
+    provenance: dict[str, Any] | None = None,
+    site: Path | None = None,
+) -> Page:
     """Convert one executed notebook to a report page.
 
-    Code cells' inputs and prompts are hidden, warnings printed to stderr are dropped, errors are
-    kept (a failed report shows what went wrong). The page makes no request to another host.
+    Code and prompts are hidden, warnings printed to stderr dropped, errors kept (a failed report
+    shows what went wrong, at ``#error``). The notebook first goes through
+    :func:`prepare_notebook`; HTML and Markdown outputs are sanitised (names that come from data
+    cannot inject markup); the page makes no request to another host.
 
     Parameters
     ----------
@@ -78,60 +484,370 @@ def export_report(
         Header text (escaped).
     home : str
         Relative link back to the index.
+    data_period : str
+        The period the data covers, for the header and footer.
+    banner : str
+        A warning shown under the header (e.g. for a failed run).
+    screen : IdentifierScreen, optional
+        Identifiers to remove.
+    on_identifier : {"redact", "refuse"}
+    provenance : dict, optional
+        ``version``, ``commit``, ``inputs`` (table -> sha256) and ``generated`` for the footer.
+    site : Path, optional
+        The site folder: the page must lie inside it (else ``ConfigError``, nothing written).
 
     Returns
     -------
-    Path
-        ``html_path``.
+    Page
+        With ``redacted`` and ``bytes`` filled in.
     """
-    from nbconvert import HTMLExporter
-
     from qi_helpers import __version__
 
+    if site is not None:
+        inside(Path(site), html_path)
     nb = nbformat.read(str(notebook), as_version=4)
+    nb, redacted = prepare_notebook(nb, screen, on_identifier=on_identifier, where=str(notebook))
+    shrink_images(nb)
+    first_error = True
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    nb.metadata.pop("widgets", None)
+        for i, output in enumerate(cell.get("outputs", [])):
+            if output.get("output_type") == "error" and first_error:
+                cell.outputs.insert(
+                    i,
+                    nbformat.v4.new_output(
+                        "display_data",
+                        data={
+                            "text/html": '<p id="error" class="qi-error-note">'
+                            "The run stopped here with this error:</p>"
+                        },
+                    ),
+                )
+                first_error = False
+                break
     parameters = {
         k: v
         for k, v in nb.metadata.get("papermill", {}).get("parameters", {}).items()
         if k not in HIDDEN_PARAMETERS
     }
-    exporter = HTMLExporter(
-        template_name="qi_report",
-        extra_template_basedirs=[str(_templates_dir())],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-    )
-    css = (_templates_dir() / "qi_report" / "report.css").read_text(encoding="utf-8")
+    prov = {"version": __version__, "commit": "", "inputs": {}, "generated": ""}
+    prov.update(provenance or {})
+    exporter = _exporter()
     resources = {
         "qi": {
             "title": title,
             "subtitle": subtitle,
             "organisation": organisation,
             "home": home,
-            "version": __version__,
+            "data_period": data_period,
+            "banner": banner,
+            "failed": not first_error,
+            "version": prov["version"],
+            "commit": prov["commit"],
+            "inputs": prov["inputs"],
+            "generated": prov["generated"],
             "parameters": parameters,
-            "css": css,
+            "css": _template_text("report.css"),
         }
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    _write_text_atomic(html_path, body)
-    return html_path
+    body, more = _screen_page(offline_page(body), screen)
+    if more and on_identifier == "refuse":
+        raise PrivacyError(f"{notebook}: the page would show {more} identifier(s).")
+    safe_path = inside(Path(site) if site else html_path.parent, html_path)
+    _write_text_atomic(safe_path, body)
+    return Page("", "", title, "", "ok", redacted + more, len(body.encode("utf-8")))
+
+
+# --- the site ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """What every page of one build shares."""
+
+    organisation: str
+    screen: IdentifierScreen | None
+    on_identifier: str
+    show_staff: bool
+    threshold: int
+    hashes: dict[str, str]
+    commit: str
+    generated: str
+    period_start: Any
+    period_end: Any
+    measures: pd.DataFrame
+    adoption: pd.DataFrame
+    notes: list[str]
+
+
+def _read_input(project: Project, name: str, notes: list[str]) -> pd.DataFrame | None:
+    from qi_helpers.sources import read_table
+
+    spec = project.table_spec(name)
+    if spec is None:
+        return None
+    try:
+        frame, _ = read_table(spec, root=project.root, name=name)
+    except QIError as exc:
+        notes.append(f"input table `{name}` could not be read for screening: {exc}")
+        return None
+    return frame
+
+
+def _context(project: Project) -> _Context:
+    settings = project.section("publish")
+    show_staff = bool(settings.get("show_staff", False))
+    threshold = int(settings.get("small_cell_threshold", 11))
+    on_identifier = str(settings.get("on_identifier", "redact"))
+    if on_identifier not in ("redact", "refuse"):
+        from qi_helpers.errors import ConfigError
+
+        raise ConfigError(
+            f"publish.on_identifier must be `redact` or `refuse`, found {on_identifier!r}."
+        )
+    notes: list[str] = []
+    tables = {name: _read_input(project, name, notes) for name in SCREENED_TABLES}
+    tables["measures"] = _read_input(project, "measures", notes)
+    tables["adoption"] = _read_input(project, "adoption", notes)
+    screen = IdentifierScreen.from_tables(tables, show_staff=show_staff)
+    if tables.get("patients") is None and tables.get("activities") is None:
+        notes.append("no patients or activities table: pages were screened by id shape only")
+    starts, ends = [], []
+    for name in ("activities", "measure_events"):
+        frame = tables.get(name)
+        if frame is not None and "timestamp" in frame.columns:
+            ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
+            if ts.notna().any():
+                starts.append(ts.min())
+                ends.append(ts.max())
+    generated = ""
+    if settings.get("timestamp"):
+        generated = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    measures = tables.get("measures")
+    adoption = tables.get("adoption")
+    return _Context(
+        organisation=str(project.section("project").get("organisation", "")),
+        screen=screen,
+        on_identifier=on_identifier,
+        show_staff=show_staff,
+        threshold=threshold,
+        hashes=input_hashes(project),
+        commit=git_commit(project.root),
+        generated=generated,
+        period_start=min(starts) if starts else None,
+        period_end=max(ends) if ends else None,
+        measures=measures if measures is not None else pd.DataFrame(),
+        adoption=adoption if adoption is not None else pd.DataFrame(),
+        notes=notes,
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError):
+        return pd.DataFrame()
 
 
 def _registry(project: Project) -> pd.DataFrame:
-    path = project.data_dir / "registry.parquet"
-    if path.is_file():
-        return pd.read_parquet(path).set_index("microsystem_id")
-    return pd.DataFrame()
+    frame = _read_parquet(project.data_dir / "registry.parquet")
+    if frame.empty or "microsystem_id" not in frame.columns:
+        return pd.DataFrame()
+    frame = frame.assign(microsystem_id=frame["microsystem_id"].astype(str))
+    return frame.drop_duplicates("microsystem_id").set_index("microsystem_id")
+
+
+def _results(project: Project, ms_id: str) -> pd.DataFrame:
+    folder = project.results_dir
+    path = folder / f"{safe_filename(ms_id)}.parquet"
+    try:
+        path = inside(folder, path)
+    except QIError:
+        return pd.DataFrame()
+    return _read_parquet(path)
+
+
+def _sources(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    return [
+        (c.cell_type, c.source)
+        for c in nb.cells
+        if "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+    ]
+
+
+def _stale(
+    project: Project,
+    workbook: str,
+    notebook: Path,
+    executed: nbformat.NotebookNode,
+    recorded: dict[str, str] | None,
+    current: dict[str, str],
+) -> str:
+    """Why an executed notebook no longer matches what it was made from (``""`` if it does).
+
+    Stale when the workbook's cells differ from the executed ones, when the input tables'
+    content hashes differ from those the run recorded (or, when it recorded none, when an input
+    file is newer than the notebook), or when an upstream table under ``outputs/data/`` is newer.
+    """
+    source = project.workbooks_dir / f"{workbook}.ipynb"
+    if source.is_file():
+        try:
+            if _sources(nbformat.read(str(source), as_version=4)) != _sources(executed):
+                return "the workbook changed after this report was made"
+        except (OSError, ValueError):
+            pass
+    made = notebook.stat().st_mtime
+    sources: list[tuple[str, Path]] = []
+    if recorded:
+        changed = sorted(k for k, v in recorded.items() if k in current and current[k] != v)
+        if changed:
+            return f"input table {changed[0]} changed after this report was made"
+    else:
+        for name, spec in (project.section("data").get("tables") or {}).items():
+            if isinstance(spec, dict) and "path" in spec:
+                sources.append((f"input table {name}", project.path(spec["path"])))
+    if workbook != "01_identify_microsystems":
+        sources.append(("the registry (workbook 01)", project.data_dir / "registry.parquet"))
+    if workbook == "04_plan_spread":
+        sources.append(("the pilots (workbook 02)", project.data_dir / "pilots.parquet"))
+    for why, path in sources:
+        if path.is_file() and path.stat().st_mtime > made + 1:
+            return f"{why} changed after this report was made"
+    return ""
+
+
+def _title(workbook: str, ms_id: str, registry: pd.DataFrame) -> tuple[str, str]:
+    if workbook == "03_analyse_tests":
+        name = ms_id
+        if not registry.empty and ms_id in registry.index and "name" in registry.columns:
+            name = str(registry.at[ms_id, "name"])
+        return f"Tests of change: {name}", f"Microsystem {ms_id}"
+    return TITLES.get(workbook, workbook), ""
+
+
+def _clean_old_pages(site: Path, written: set[Path]) -> None:
+    for workbook in WORKBOOKS.values():
+        folder = site / workbook
+        if folder.is_dir():
+            for page in folder.glob("*.html"):
+                if page.resolve() not in written:
+                    page.unlink()
+
+
+def publish_site(
+    project: Project, out_dir: Path | None = None, *, archive: bool = False
+) -> SiteReport:
+    """Publish every executed notebook under ``outputs/notebooks/`` and write the index.
+
+    Each notebook becomes ``<site>/<workbook>/<name>.html`` (a failed run's notebook
+    ``<name>.failed.html``, beside the last good report). Pages of notebooks that no longer exist
+    are removed. Identifiers of the configured input tables are removed from every page (see
+    :func:`prepare_notebook`); ``publish.on_identifier: refuse`` stops instead.
+
+    Parameters
+    ----------
+    project : Project
+    out_dir : Path, optional
+        The site folder; default ``outputs/site``.
+    archive : bool
+        Also write ``<out_dir>.zip`` (same bytes for the same site), for a shared drive.
+
+    Returns
+    -------
+    SiteReport
+        The index, every page with its size and the identifiers removed, notes, the archive.
+
+    Raises
+    ------
+    PrivacyError
+        With ``publish.on_identifier: refuse`` when a page would show an identifier.
+    """
+    site = Path(out_dir) if out_dir else project.site_dir
+    site.mkdir(parents=True, exist_ok=True)
+    ctx = _context(project)
+    registry = _registry(project)
+    manifest = _manifest(project)
+    pages: list[Page] = []
+    stale: dict[tuple[str, str], str] = {}
+    written: set[Path] = set()
+    for workbook in WORKBOOKS.values():
+        folder = project.notebooks_dir / workbook
+        if not folder.is_dir():
+            continue
+        for notebook in sorted(folder.glob("*.ipynb")):
+            if notebook.name.startswith("."):
+                continue
+            failed = notebook.name.endswith(FAILED_SUFFIX)
+            stem = notebook.name.removesuffix(FAILED_SUFFIX).removesuffix(".ipynb")
+            executed = nbformat.read(str(notebook), as_version=4)
+            meta = executed.metadata.get("papermill", {})
+            ms_id = str(meta.get("parameters", {}).get("microsystem_id", "") or "")
+            if workbook != "03_analyse_tests":
+                ms_id = ""
+            name = ms_id or stem
+            title, subtitle = _title(workbook, name, registry)
+            end = ctx.period_end
+            if workbook == "03_analyse_tests":
+                results = _results(project, name)
+                if "last_period" in results.columns and results["last_period"].notna().any():
+                    end = pd.to_datetime(results["last_period"]).max()
+            period = format_period(ctx.period_start, end)
+            recorded = _recorded_hashes(manifest, workbook, stem)
+            banner = ""
+            if failed:
+                banner = (
+                    "This run FAILED: the error is shown below. The last good report is kept "
+                    "and linked from the index."
+                )
+            else:
+                why = _stale(project, workbook, notebook, executed, recorded, ctx.hashes)
+                if why:
+                    stale[(workbook, name)] = why
+                    banner = f"This report may be out of date: {why}. Run `qi run` again."
+            page_name = safe_filename(stem) + (".failed.html" if failed else ".html")
+            html_path = inside(site, site / workbook / page_name)
+            page = export_report(
+                notebook,
+                html_path,
+                title=title,
+                subtitle=subtitle,
+                organisation=ctx.organisation,
+                home="../index.html",
+                data_period=period,
+                banner=banner,
+                screen=ctx.screen,
+                on_identifier=ctx.on_identifier,
+                provenance={
+                    "commit": ctx.commit,
+                    "inputs": recorded or ctx.hashes,
+                    "generated": ctx.generated,
+                },
+                site=site,
+            )
+            page.workbook, page.name = workbook, name
+            page.href = f"{workbook}/{page_name}"
+            page.status = "failed" if failed else "ok"
+            pages.append(page)
+            written.add(html_path)
+    if not pages:
+        ctx.notes.append(f"no executed notebooks under {project.notebooks_dir}: run `qi run` first")
+    _clean_old_pages(site, written)
+    index_html = render_index(project, pages, registry, context=ctx, stale=stale)
+    index_html, n = _screen_page(index_html, ctx.screen)
+    index = inside(site, site / "index.html")
+    _write_text_atomic(index, index_html)
+    report = SiteReport(index, pages, len(index_html.encode("utf-8")), ctx.notes)
+    if n:
+        ctx.notes.append(f"{n} identifier(s) removed from the index")
+    if archive:
+        report.archive = zip_site(site)
+    return report
 
 
 def build_site(project: Project, out_dir: Path | None = None) -> Path:
-    """Publish every executed notebook under ``outputs/notebooks/`` and write the index.
+    """Publish the site (see :func:`publish_site`) and return the index page's path.
 
     Parameters
     ----------
@@ -142,108 +858,246 @@ def build_site(project: Project, out_dir: Path | None = None) -> Path:
     Returns
     -------
     Path
-        The index page, ``<out_dir>/index.html``.
+        ``<out_dir>/index.html``.
     """
-    site = out_dir or project.site_dir
-    site.mkdir(parents=True, exist_ok=True)
-    registry = _registry(project)
-    organisation = str(project.section("project").get("organisation", ""))
-    pages: list[Page] = []
-    for workbook in WORKBOOKS.values():
-        folder = project.notebooks_dir / workbook
-        if not folder.is_dir():
-            continue
-        for notebook in sorted(folder.glob("*.ipynb")):
-            failed = notebook.name.endswith(FAILED_SUFFIX)
-            stem = notebook.name.removesuffix(FAILED_SUFFIX).removesuffix(".ipynb")
-            params = nbformat.read(str(notebook), as_version=4).metadata.get("papermill", {})
-            ms_id = params.get("parameters", {}).get("microsystem_id", "")
-            if workbook == "03_analyse_tests":
-                name = str(registry["name"].get(ms_id, ms_id)) if not registry.empty else ms_id
-                title, subtitle = f"Tests of change: {name}", f"Microsystem {ms_id}"
-            else:
-                title, subtitle = TITLES[workbook], ""
-            if failed:
-                subtitle = (subtitle + " - this run FAILED; the last good report is kept").strip(
-                    " -"
-                )
-            page_name = safe_filename(stem) + (".failed.html" if failed else ".html")
-            html_path = inside(site, site / workbook / page_name)
-            export_report(
-                notebook,
-                html_path,
-                title=title,
-                subtitle=subtitle,
-                organisation=organisation,
-                home="../index.html",
-            )
-            pages.append(
-                Page(
-                    workbook,
-                    ms_id or stem,
-                    title,
-                    f"{workbook}/{page_name}",
-                    "failed" if failed else "ok",
-                )
-            )
-    index = site / "index.html"
-    _write_text_atomic(index, render_index(project, pages, registry))
-    return index
+    return publish_site(project, out_dir).index
 
 
-def render_index(project: Project, pages: list[Page], registry: pd.DataFrame) -> str:
-    """The site's index page: the organisation-level reports, then a table of microsystems."""
-    organisation = escape(project.section("project").get("organisation", ""))
-    css = (_templates_dir() / "qi_report" / "report.css").read_text(encoding="utf-8")
-    org_rows, ms_rows = [], []
+def zip_site(site: Path, archive: Path | None = None) -> Path:
+    """Zip a site folder for copying to a shared drive: ``<site>.zip`` by default.
+
+    Entries are sorted and dated 1 Jan 1980, so the same site gives the same bytes.
+
+    Returns
+    -------
+    Path
+        The archive.
+    """
+    site = Path(site)
+    archive = Path(archive) if archive else site.with_name(site.name + ".zip")
+    tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in site.rglob("*") if p.is_file()):
+            if path.name.startswith("."):
+                continue
+            rel = path.relative_to(site).as_posix()
+            info = zipfile.ZipInfo(f"{site.name}/{rel}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    os.replace(tmp, archive)
+    return archive
+
+
+# --- the index dashboard -----------------------------------------------------------------------
+
+#: Making Data Count variation icons: (css class, glyph, text for screen readers).
+VARIATION_BADGES: dict[str, tuple[str, str, str]] = {
+    "common_cause": ("mdc-common", "~", "Common cause variation: no significant change"),
+    "improvement_high": ("mdc-improve", "H", "Special cause variation: improvement (higher)"),
+    "improvement_low": ("mdc-improve", "L", "Special cause variation: improvement (lower)"),
+    "concern_high": ("mdc-concern", "H", "Special cause variation: concern (higher)"),
+    "concern_low": ("mdc-concern", "L", "Special cause variation: concern (lower)"),
+    "neutral_high": ("mdc-neutral", "H", "Special cause variation: neither better nor worse "
+                     "(higher)"),
+    "neutral_low": ("mdc-neutral", "L", "Special cause variation: neither better nor worse "
+                    "(lower)"),
+}  # fmt: skip
+
+#: Making Data Count assurance icons.
+ASSURANCE_BADGES: dict[str, tuple[str, str, str]] = {
+    "consistent_pass": ("mdc-pass", "P", "Assurance: the target will consistently be met"),
+    "consistent_fail": ("mdc-fail", "F", "Assurance: the target will consistently be missed"),
+    "inconsistent": ("mdc-hit-miss", "?", "Assurance: the target may or may not be met"),
+}
+
+
+def _badge(kind: str, value: Any) -> dict[str, str]:
+    table = VARIATION_BADGES if kind == "variation" else ASSURANCE_BADGES
+    key = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    if key in table:
+        css, glyph, text = table[key]
+        return {"css": css, "glyph": glyph, "text": text, "key": key}
+    text = "No variation badge" if kind == "variation" else "No assurance badge (no target)"
+    return {"css": "mdc-none", "glyph": "", "text": text, "key": ""}
+
+
+def _number(value: Any, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) >= 1 else f"{v:.2g}"
+    unit = str(unit or "")
+    if unit in ("", "nan", "None"):
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
+
+
+def _measure_rows(results: pd.DataFrame, measures: pd.DataFrame) -> list[dict[str, Any]]:
+    units = {}
+    if not measures.empty and {"measure_id", "unit"} <= set(measures.columns):
+        units = dict(zip(measures["measure_id"].astype(str), measures["unit"], strict=False))
+    rows = []
+    for _, r in results.iterrows():
+        mid = str(r.get("measure_id", ""))
+        rows.append(
+            {
+                "id": mid,
+                "name": str(r.get("name", mid) or mid),
+                "verdict": str(r.get("verdict", "") or ""),
+                "variation": _badge("variation", r.get("variation_icon")),
+                "assurance": _badge("assurance", r.get("assurance_icon")),
+                "last_value": _number(r.get("last_value"), units.get(mid, "")),
+            }
+        )
+    return rows
+
+
+def _roles(project: Project, ctx: _Context) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    pilots = _read_parquet(project.data_dir / "pilots.parquet")
+    if {"microsystem_id", "selected"} <= set(pilots.columns):
+        for ms in pilots.loc[pilots["selected"].fillna(False).astype(bool), "microsystem_id"]:
+            roles.setdefault(str(ms), []).append("Pilot")
+    plan = _read_parquet(project.data_dir / "spread_plan.parquet")
+    if {"microsystem_id", "wave"} <= set(plan.columns):
+        for ms, group in plan.groupby(plan["microsystem_id"].astype(str), sort=True):
+            waves = sorted({int(w) for w in group["wave"].dropna()})
+            if waves:
+                label = "Adopter, wave " + ", ".join(str(w) for w in waves)
+                roles.setdefault(ms, []).append(label)
+    if {"microsystem_id", "change"} <= set(ctx.adoption.columns):
+        adopted = ctx.adoption.groupby(ctx.adoption["microsystem_id"].astype(str))["change"]
+        for ms, changes in adopted:
+            n = changes.nunique()
+            roles.setdefault(ms, []).append(f"Adopted {n} change{'s' if n != 1 else ''}")
+    return roles
+
+
+def _role_tags(roles: list[str]) -> str:
+    tags = ["pilot"] if "Pilot" in roles else []
+    tags += ["adopter"] if any(r.startswith("Adopt") for r in roles) else []
+    return " ".join(tags) or "none"
+
+
+def render_index(
+    project: Project,
+    pages: list[Page],
+    registry: pd.DataFrame,
+    *,
+    context: _Context | None = None,
+    stale: dict[tuple[str, str], str] | None = None,
+) -> str:
+    """The site's index: a dashboard of the organisation-level reports and every microsystem.
+
+    Every microsystem in the registry (or with a report) gets a row: kind, site, pilot or
+    adopter status, for each measure a Making Data Count variation and assurance badge with its
+    last value, the last data period, the run status (``ok``, ``failed`` linking to the error,
+    ``stale``, ``not run``) and the report link. Sorting and filtering use a small inline script;
+    without it the table is a plain table. Every value from data is HTML-escaped.
+    """
+    import jinja2
+
+    ctx = context or _context(project)
+    stale = stale or {}
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_templates_dir() / "qi_report")),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    by_key: dict[tuple[str, str], dict[str, Page]] = {}
     for page in pages:
-        link = f'<a href="{escape(page.href)}">{escape(page.title)}</a>'
-        status = "ok" if page.status == "ok" else '<strong class="failed">failed</strong>'
-        if page.workbook == "03_analyse_tests":
-            info = registry.loc[page.name] if page.name in registry.index else None
-            kind = escape(info["kind"]) if info is not None else ""
-            site_name = escape(info["site"]) if info is not None else ""
-            ms_rows.append(
-                f"<tr><td>{escape(page.name)}</td><td>{kind}</td><td>{site_name}</td>"
-                f"<td>{link}</td><td>{status}</td></tr>"
-            )
-        else:
-            org_rows.append(f"<li>{link} ({status})</li>")
-    run_info = ""
-    manifest = project.outputs_dir / "run.json"
-    if manifest.is_file():
-        tasks = json.loads(manifest.read_text(encoding="utf-8")).get("tasks", [])
-        failed = sum(t["status"] != "ok" for t in tasks)
-        run_info = f"<p>Last run: {len(tasks)} notebooks, {failed} failed.</p>"
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>QI reports - {organisation}</title>
-<style>
-{css}
-</style>
-</head>
-<body>
-<header class="qi-header">
-  <div class="qi-org">{organisation}</div>
-  <h1 class="qi-title">Clinical microsystem improvement reports</h1>
-</header>
-<main class="qi-report">
-{run_info}
-<h2>Organisation</h2>
-<ul>
-{chr(10).join(org_rows)}
-</ul>
-<h2>Microsystems ({len(ms_rows)})</h2>
-<table>
-<thead><tr><th>Microsystem</th><th>Kind</th><th>Site</th><th>Report</th><th>Run</th></tr></thead>
-<tbody>
-{chr(10).join(ms_rows)}
-</tbody>
-</table>
-</main>
-</body>
-</html>
-"""
+        by_key.setdefault((page.workbook, page.name), {})[page.status] = page
+    org = []
+    for workbook in ("01_identify_microsystems", "02_select_pilots", "04_plan_spread"):
+        found = by_key.get((workbook, workbook), {})
+        good, bad = found.get("ok"), found.get("failed")
+        status = (
+            "failed"
+            if bad
+            else "stale"
+            if (workbook, workbook) in stale
+            else ("ok" if good else "not run")
+        )
+        org.append(
+            {
+                "title": TITLES[workbook],
+                "purpose": PURPOSES[workbook],
+                "href": good.href if good else "",
+                "error_href": f"{bad.href}#error" if bad else "",
+                "status": status,
+                "why": stale.get((workbook, workbook), ""),
+            }
+        )
+    ids = list(registry.index) if not registry.empty else []
+    ids += sorted({p.name for p in pages if p.workbook == "03_analyse_tests"} - set(map(str, ids)))
+    roles = _roles(project, ctx)
+    rows = []
+    last_periods = []
+    for ms_id in map(str, ids):
+        info = registry.loc[ms_id] if ms_id in registry.index else pd.Series(dtype=object)
+        found = by_key.get(("03_analyse_tests", ms_id), {})
+        good, bad = found.get("ok"), found.get("failed")
+        key = ("03_analyse_tests", ms_id)
+        status = "failed" if bad else "stale" if key in stale else "ok" if good else "not run"
+        results = _results(project, ms_id)
+        last = None
+        if "last_period" in results.columns and results["last_period"].notna().any():
+            last = pd.to_datetime(results["last_period"]).max()
+            last_periods.append(last)
+        rows.append(
+            {
+                "id": ms_id,
+                "name": str(info.get("name", "") or ""),
+                "kind": str(info.get("kind", "") or "").replace("_", " "),
+                "site": str(info.get("site", "") or ""),
+                "roles": roles.get(ms_id, []),
+                "role_tags": _role_tags(roles.get(ms_id, [])),
+                "measures": _measure_rows(results, ctx.measures),
+                "last": _format_day(last) if last is not None else "",
+                "last_sort": last.strftime("%Y-%m-%d") if last is not None else "",
+                "status": status,
+                "why": stale.get(key, ""),
+                "href": good.href if good else "",
+                "error_href": f"{bad.href}#error" if bad else "",
+            }
+        )
+    manifest = _manifest(project)
+    tasks = manifest.get("tasks", [])
+    summary = {
+        "microsystems": len(rows),
+        "pilots": sum("Pilot" in r["roles"] for r in rows),
+        "adopters": sum(any(x.startswith("Adopt") for x in r["roles"]) for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows + org),
+        "stale": sum(r["status"] == "stale" for r in rows + org),
+        "run_tasks": len(tasks),
+        "run_failed": sum(t.get("status") != "ok" for t in tasks),
+    }
+    template = env.get_template("site_index.html.j2")
+    from qi_helpers import __version__
+
+    return template.render(
+        organisation=ctx.organisation,
+        project_name=str(project.section("project").get("name", "")),
+        period=format_period(ctx.period_start, max(last_periods) if last_periods else None)
+        if last_periods
+        else format_period(ctx.period_start, ctx.period_end),
+        org=org,
+        rows=rows,
+        kinds=sorted({r["kind"] for r in rows if r["kind"]}),
+        sites=sorted({r["site"] for r in rows if r["site"]}),
+        summary=summary,
+        css=_template_text("report.css") + _template_text("dashboard.css"),
+        script=_template_text("dashboard.js"),
+        variation_legend=[(k, *v) for k, v in VARIATION_BADGES.items() if k != "neutral_low"],
+        assurance_legend=[(k, *v) for k, v in ASSURANCE_BADGES.items()],
+        version=__version__,
+        commit=ctx.commit,
+        inputs=ctx.hashes,
+        generated=ctx.generated,
+        redacted_mark=REDACTED,
+        escape=escape,
+    )

@@ -33,8 +33,22 @@ def readiness_by_microsystem(
     Returns
     -------
     DataFrame
-        ``microsystem_id, readiness`` (mean score 1-3), ``readiness_score`` (0-1),
-        ``respondents``, ``too_few``.
+        One row per microsystem with answers:
+
+        - ``microsystem_id``;
+        - ``readiness``: the mean of the characteristics' mean scores (1 poor .. 3 ideal), so
+          that every characteristic rated counts once, however many people rated it;
+        - ``readiness_score``: the same on a 0-1 scale, ``(readiness - 1) / 2``;
+        - ``respondents``: people (or microsystem-level answers) who rated at least one
+          characteristic;
+        - ``characteristics``: how many of the ten characteristics were rated;
+        - ``too_few``: fewer than ``min_respondents`` respondents (the mean is fragile).
+
+    Notes
+    -----
+    The ten characteristics and the 1-3 scale are those of the microsystem assessment tool
+    (Nelson et al. 2002; Godfrey, Nelson & Batalden, *Clinical Microsystem Action Guide*, 2004).
+    Answers of "can't rate" (empty score) are left out.
     """
     answers = readiness.dropna(subset=["score"]).copy()
     if "microsystem_id" not in answers.columns:
@@ -47,12 +61,20 @@ def readiness_by_microsystem(
         )
         answers["microsystem_id"] = answers["microsystem_id"].fillna(answers["staff_id"].map(main))
     answers = answers.dropna(subset=["microsystem_id"])
-    who = "staff_id" if "staff_id" in answers.columns else "microsystem_id"
+    if "staff_id" in answers.columns:  # a microsystem-level answer counts as one respondent
+        who = answers["staff_id"].astype("string").fillna("ms:" + answers["microsystem_id"])
+    else:
+        who = "ms:" + answers["microsystem_id"].astype("string")
+    answers = answers.assign(respondent=who)
+    by_char = answers.groupby(["microsystem_id", "characteristic"])["score"].mean()
     out = (
-        answers.groupby("microsystem_id")
-        .agg(readiness=("score", "mean"), respondents=(who, "nunique"))
-        .reset_index()
+        by_char.groupby(level="microsystem_id")
+        .agg(["mean", "size"])
+        .rename(columns={"mean": "readiness", "size": "characteristics"})
     )
+    out["respondents"] = answers.groupby("microsystem_id")["respondent"].nunique()
+    out = out.reset_index()
     out["readiness_score"] = (out["readiness"] - 1) / 2
     out["too_few"] = out["respondents"] < min_respondents
-    return out[["microsystem_id", "readiness", "readiness_score", "respondents", "too_few"]]
+    cols = ["microsystem_id", "readiness", "readiness_score", "respondents", "characteristics"]
+    return out[[*cols, "too_few"]]

@@ -7,5 +7,16 @@ values, so a published report never needs a kernel.
 """
 
 from qi_helpers.widgets._base import explorer
+from qi_helpers.widgets.identify import identify_explorer, profile_cards
+from qi_helpers.widgets.pilots import pilot_explorer
+from qi_helpers.widgets.spread import spread_explorer
+from qi_helpers.widgets.tests_of_change import tests_of_change_explorer
 
-__all__ = ["explorer"]
+__all__ = [
+    "explorer",
+    "identify_explorer",
+    "profile_cards",
+    "pilot_explorer",
+    "spread_explorer",
+    "tests_of_change_explorer",
+]

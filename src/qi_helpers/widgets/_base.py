@@ -29,13 +29,22 @@ def explorer(
     Returns
     -------
     object
-        In batch, what ``render`` returns. Interactively, an ``ipywidgets.VBox`` of the controls
-        and an ``Output`` holding the latest rendering; the box has ``.output`` and ``.controls``
-        attributes so that tests can drive it.
+        In batch, what ``render`` returns (a tuple's items are displayed one by one and None is
+        returned). Interactively, an ``ipywidgets.VBox`` of the controls
+        and an ``Output`` holding the latest rendering; the box has ``.output``, ``.controls``,
+        ``.rendered`` (what ``render`` last returned) and ``.renders`` (how many times it ran)
+        attributes, so that tests can drive it outside a notebook.
     """
     values = {name: control.value for name, control in controls.items()}
     if not interactive:
-        return render(**values)
+        shown = render(**values)
+        if not isinstance(shown, tuple):
+            return shown
+        from IPython.display import display
+
+        for item in shown:  # a tuple would show as its text; show each item as itself
+            display(item)
+        return None
 
     import ipywidgets as widgets
     from IPython.display import display
@@ -45,16 +54,20 @@ def explorer(
     def redraw(*_: Any) -> None:
         current = {name: control.value for name, control in controls.items()}
         output.clear_output(wait=True)
+        shown = render(**current)
+        box.rendered = shown
+        box.renders += 1
         with output:
-            shown = render(**current)
             for item in shown if isinstance(shown, tuple) else (shown,):
                 display(item)
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
     header = [widgets.HTML(f"<b>{title}</b>")] if title else []
     box = widgets.VBox([*header, widgets.HBox(list(controls.values())), output])
     box.output = output
     box.controls = dict(controls)
+    box.rendered = None
+    box.renders = 0
+    for control in controls.values():
+        control.observe(redraw, names="value")
     redraw()
     return box

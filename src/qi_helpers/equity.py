@@ -1,0 +1,370 @@
+"""For all patients: did every group of patients share the improvement? (workbook 03)
+
+Equity is one of the six aims of the Institute of Medicine (Crossing the Quality Chasm, 2001):
+care that does not vary in quality because of personal characteristics. A change can improve a
+measure on average while leaving a group of patients behind, so the outcome and process measures
+of a microsystem are also compared before and after each change within patient subgroups (age
+band, sex and the leading long-term conditions), and the groups that did not improve when the
+whole did are flagged for the team to look at.
+
+Subgroups can be small. Everything is computed, but published tables show counts from 1 to
+``threshold - 1`` as ``"<threshold"`` (``publish.small_cell_threshold``, 11 by default, as the
+NHS Digital and CMS small-cell rules) and hide the estimates of those groups
+(:func:`suppress_small`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from qi_helpers.effects import (
+    difference_in_means,
+    difference_in_proportions,
+    effect_direction,
+    effect_kind,
+    rate_ratio,
+)
+from qi_helpers.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from qi_helpers.changes import MicrosystemAnalysis
+
+#: The subgroup dimensions, as columns of the ``patients`` table.
+DIMENSIONS = ("age_band", "sex", "conditions")
+
+SUBGROUP_COLUMNS = [
+    "microsystem_id",
+    "measure_id",
+    "name",
+    "change",
+    "whole_verdict",
+    "dimension",
+    "subgroup",
+    "n_baseline",
+    "n_after",
+    "baseline_mean",
+    "after_mean",
+    "effect",
+    "effect_low",
+    "effect_high",
+    "effect_kind",
+    "verdict",
+    "flag",
+    "reason",
+]
+
+
+def _isin(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """``values.isin(among)`` for identifiers, hashed by Arrow (fast on millions of rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    left = pa.array(values.astype(str).to_numpy(dtype=object, na_value=""), type=pa.string())
+    right = pa.array(pd.unique(among.dropna().astype(str).to_numpy(dtype=object)), pa.string())
+    return pc.is_in(left, value_set=right).to_numpy(zero_copy_only=False)
+
+
+def patient_subgroups(
+    patients: pd.DataFrame,
+    *,
+    dimensions: tuple[str, ...] = DIMENSIONS,
+    conditions: list[str] | None = None,
+) -> pd.DataFrame:
+    """Each patient's subgroups, one row per patient and subgroup.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        The ``patients`` table (``patient_id`` and the columns named in ``dimensions``).
+    dimensions : tuple of str
+        Columns to split by. ``conditions`` is ``;``-separated: a patient belongs to the group of
+        each of their conditions (groups overlap), or to ``none``.
+    conditions : list of str, optional
+        The conditions to keep as groups (default: all).
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, dimension, subgroup`` (missing values are the subgroup ``unknown``).
+    """
+    if "patient_id" not in patients.columns:
+        raise DataError("patients: column `patient_id` is missing; it links cases to patients.")
+    frames = []
+    for dim in dimensions:
+        if dim not in patients.columns:
+            continue
+        values = patients[dim].astype("string").fillna("").str.strip()
+        if dim == "conditions":
+            split = values.str.split(";").explode().str.strip()
+            split = split.where(split != "", "none")
+            frame = pd.DataFrame({"patient_id": patients.loc[split.index, "patient_id"],
+                                  "subgroup": split.to_numpy()})  # fmt: skip
+            if conditions is not None:
+                frame = frame[frame["subgroup"].isin([*conditions, "none"])]
+            frame = frame.drop_duplicates()
+        else:
+            frame = pd.DataFrame(
+                {"patient_id": patients["patient_id"], "subgroup": values.replace("", "unknown")}
+            )
+        frame.insert(1, "dimension", dim)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["patient_id", "dimension", "subgroup"])
+    out = pd.concat(frames, ignore_index=True)
+    out["patient_id"] = out["patient_id"].astype(str)
+    out["subgroup"] = out["subgroup"].astype(str)
+    return out
+
+
+def leading_conditions(cases: pd.DataFrame, patients: pd.DataFrame, n: int = 3) -> list[str]:
+    """The ``n`` conditions most common among the patients of ``cases`` (ties by name)."""
+    if "conditions" not in patients.columns or n <= 0:
+        return []
+    who = patients[_isin(patients["patient_id"], cases["patient_id"])]
+    split = who["conditions"].astype("string").fillna("").str.split(";").explode().str.strip()
+    counts = split[split.fillna("") != ""].value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    return [str(c) for c in counts.index[:n]]
+
+
+def _effect(kind: str, before: pd.DataFrame, after: pd.DataFrame, multiply: float):
+    if kind == "difference in proportions":
+        est = difference_in_proportions(
+            before["value"].sum(), len(before), after["value"].sum(), len(after)
+        )
+        means = (before["value"].mean() * multiply, after["value"].mean() * multiply)
+        return tuple(v * multiply for v in est), means
+    if kind == "rate ratio":
+        est = rate_ratio(
+            before["value"].sum(), before["weight"].sum(), after["value"].sum(),
+            after["weight"].sum(),
+        )  # fmt: skip
+        means = (
+            before["value"].sum() / before["weight"].sum() * multiply if len(before) else np.nan,
+            after["value"].sum() / after["weight"].sum() * multiply if len(after) else np.nan,
+        )
+        return est, means
+    est = difference_in_means(before["value"], after["value"])
+    means = (before["value"].mean() * multiply, after["value"].mean() * multiply)
+    return tuple(v * multiply for v in est), means
+
+
+def subgroup_effects(
+    analysis: MicrosystemAnalysis,
+    cases: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    min_cases: int = 20,
+    n_conditions: int = 3,
+    families: tuple[str, ...] = ("outcome", "process"),
+) -> pd.DataFrame:
+    """Each change's effect within each patient subgroup, next to the effect on the whole.
+
+    Parameters
+    ----------
+    analysis : MicrosystemAnalysis
+        From :func:`qi_helpers.changes.analyse_microsystem` (its phases and verdicts are used).
+    cases : DataFrame
+        The measured cases of the microsystem (:func:`qi_helpers.changes.assign_microsystems`),
+        with ``patient_id``; cases without one are left out.
+    patients : DataFrame
+        The ``patients`` table.
+    min_cases : int
+        Cases needed before and after the change to judge a subgroup.
+    n_conditions : int
+        How many leading conditions become subgroups.
+    families : tuple of str
+        The measure families analysed (balancing measures are not, as the issue asks).
+
+    Returns
+    -------
+    DataFrame
+        One row per measure, change and subgroup (first the whole, ``dimension`` and
+        ``subgroup`` ``all``), columns:
+
+        - ``microsystem_id, measure_id, name, change``;
+        - ``whole_verdict``: the verdict on the whole series (:func:`qi_helpers.changes.analyse`);
+        - ``dimension`` (``all``, ``age_band``, ``sex``, ``conditions``), ``subgroup``;
+        - ``n_baseline, n_after``: cases before and after (patient counts can be smaller);
+        - ``baseline_mean, after_mean``: levels on the charted scale;
+        - ``effect, effect_low, effect_high, effect_kind``: as in the verdict table, from the
+          cases of the subgroup;
+        - ``verdict``: ``improved`` / ``worsened`` when the 95% interval lies wholly on one side
+          of no effect, ``no clear change`` when it spans it, ``too little data`` with fewer than
+          ``min_cases`` cases before or after;
+        - ``flag``: the whole improved but this subgroup did not: its effect is not on the
+          improving side at all, or the whole's effect lies beyond its interval (it improved
+          clearly less than the whole);
+        - ``reason``: the verdict in words.
+
+    Notes
+    -----
+    Only case-level measures with patients (proportions, measured values and rates with
+    ``denominator_weight``) can be split; pre-aggregated observations cannot. The comparison is
+    a before/after one over the same periods as the whole's verdict, with the interval of
+    :mod:`qi_helpers.effects`; with many subgroups about one in twenty would fall outside by
+    chance, so a flag is a prompt to look, not a finding (Rothwell, Lancet 2005;365:176-186, on
+    subgroup analyses). Groups overlap for conditions.
+    """
+    if min_cases < 1:
+        raise ConfigError(f"min_cases must be at least 1, found {min_cases}.")
+    rows = []
+    if "patient_id" not in cases.columns:
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    with_patient = cases[cases["patient_id"].notna()].copy()
+    with_patient["patient_id"] = with_patient["patient_id"].astype(str)
+    patients = patients[_isin(patients["patient_id"], with_patient["patient_id"])]
+    leading = leading_conditions(with_patient, patients, n_conditions)
+    groups = patient_subgroups(patients, conditions=leading)
+    for a in analysis.analyses:
+        m = a.measure
+        if str(m.get("family")) not in families:
+            continue
+        mine = with_patient[with_patient["measure_id"] == a.measure_id]
+        if mine.empty or a.windows.empty:
+            continue
+        kind = effect_kind(str(m["chart"]))
+        multiply = float(m.get("multiply", 1) or 1)
+        up = str(m["improvement"]).lower() == "up"
+        good = 1 if up else -1
+        linked = mine.merge(groups, on="patient_id", how="inner")
+        for w in a.windows.itertuples():
+            whole_rows = a.verdicts[a.verdicts["change"] == w.change]
+            whole_verdict = str(whole_rows["verdict"].iloc[0]) if len(whole_rows) else ""
+            span = {
+                "before": (w.baseline_from, w.baseline_to),
+                "after": (w.after_from, w.after_to),
+            }
+
+            def cut(frame: pd.DataFrame, which: str, span=span) -> pd.DataFrame:
+                lo, hi = span[which]
+                return frame[(frame["period"] >= lo) & (frame["period"] <= hi)]
+
+            whole_est, whole_means = _effect(kind, cut(mine, "before"), cut(mine, "after"),
+                                             multiply)  # fmt: skip
+            parts = [("all", "all", cut(mine, "before"), cut(mine, "after"))]
+            b, af = cut(linked, "before"), cut(linked, "after")
+            pairs = linked[["dimension", "subgroup"]].drop_duplicates()
+            keys = sorted(zip(pairs["dimension"], pairs["subgroup"], strict=True))
+            gb = dict(iter(b.groupby(["dimension", "subgroup"], sort=False)))
+            ga = dict(iter(af.groupby(["dimension", "subgroup"], sort=False)))
+            empty = linked.iloc[0:0]
+            for key in keys:
+                parts.append((key[0], key[1], gb.get(key, empty), ga.get(key, empty)))
+            for dim, sub, before_g, after_g in parts:
+                est, means = (
+                    (whole_est, whole_means)
+                    if dim == "all"
+                    else _effect(kind, before_g, after_g, multiply)
+                )
+                n0, n1 = len(before_g), len(after_g)
+                eff, lo, hi = est
+                if n0 < min_cases or n1 < min_cases:
+                    verdict = "too little data"
+                else:
+                    d = effect_direction(eff, lo, hi, kind)
+                    verdict = (
+                        "improved" if d == good else "worsened" if d == -good else "no clear change"
+                    )
+                null = 1.0 if kind == "rate ratio" else 0.0
+                gain = (eff - null) * good
+                flag = False
+                reason = f"effect {eff:.3g} (95% CI {lo:.3g} to {hi:.3g})"
+                if (
+                    dim != "all"
+                    and whole_verdict == "improved"
+                    and verdict != "too little data"
+                    and np.isfinite(eff)
+                ):
+                    whole_eff = whole_est[0]
+                    beyond = (whole_eff > hi) if good == 1 else (whole_eff < lo)
+                    if not gain > 0:
+                        flag, reason = True, f"no improvement in this group: {reason}"
+                    elif beyond:
+                        flag = True
+                        reason = f"improved clearly less than the whole ({whole_eff:.3g}): {reason}"
+                if verdict == "too little data":
+                    reason = f"fewer than {min_cases} cases before or after"
+                rows.append(
+                    {
+                        "microsystem_id": analysis.microsystem_id,
+                        "measure_id": a.measure_id,
+                        "name": m.get("name", a.measure_id),
+                        "change": w.change,
+                        "whole_verdict": whole_verdict,
+                        "dimension": dim,
+                        "subgroup": sub,
+                        "n_baseline": n0,
+                        "n_after": n1,
+                        "baseline_mean": float(means[0]) if n0 else math.nan,
+                        "after_mean": float(means[1]) if n1 else math.nan,
+                        "effect": eff,
+                        "effect_low": lo,
+                        "effect_high": hi,
+                        "effect_kind": kind,
+                        "verdict": verdict,
+                        "flag": flag,
+                        "reason": reason,
+                    }
+                )
+    return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
+
+
+def suppress_small(
+    table: pd.DataFrame,
+    *,
+    threshold: int = 11,
+    counts: tuple[str, ...] = ("n_baseline", "n_after"),
+    estimates: tuple[str, ...] = (
+        "baseline_mean",
+        "after_mean",
+        "effect",
+        "effect_low",
+        "effect_high",
+    ),
+) -> pd.DataFrame:
+    """A copy safe to publish: small counts shown as ``"<threshold"``, their estimates hidden.
+
+    Parameters
+    ----------
+    table : DataFrame
+        E.g. from :func:`subgroup_effects`.
+    threshold : int
+        ``publish.small_cell_threshold``: counts from 1 to ``threshold - 1`` are suppressed
+        (0 is shown: it discloses nothing about a person).
+    counts : tuple of str
+        The count columns.
+    estimates : tuple of str
+        Columns hidden (empty) on a row with a suppressed count, since a proportion and its
+        count give the numerator away.
+
+    Returns
+    -------
+    DataFrame
+        The same rows and columns; count columns become text. Nothing is dropped, so the reader
+        sees that the group exists.
+    """
+    if int(threshold) < 1:
+        raise ConfigError(f"publish.small_cell_threshold must be 1 or more, found {threshold!r}.")
+    out = table.copy()
+    small = pd.Series(False, index=out.index)
+    for col in counts:
+        if col not in out.columns:
+            continue
+        v = pd.to_numeric(out[col], errors="coerce")
+        hit = (v >= 1) & (v < threshold)
+        small |= hit.fillna(False)
+        out[col] = [
+            f"<{threshold}" if h else ("" if pd.isna(x) else f"{int(x)}")
+            for h, x in zip(hit.fillna(False), v, strict=True)
+        ]
+    for col in estimates:
+        if col in out.columns:
+            out[col] = out[col].astype("object").where(~small, None)
+    if "reason" in out.columns:
+        out["reason"] = out["reason"].where(~small, f"fewer than {threshold} cases: not shown")
+    return out

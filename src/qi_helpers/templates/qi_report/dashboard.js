@@ -1,0 +1,61 @@
+/* Sorting and filtering of the microsystems table. Without this script the page is a plain
+   table: the filters stay hidden and the column headers are plain text. No network access. */
+(function () {
+  "use strict";
+  var table = document.getElementById("qi-ms-table");
+  var form = document.getElementById("qi-filters");
+  if (!table || !form) { return; }
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  var controls = {
+    search: document.getElementById("qi-search"),
+    kind: document.getElementById("qi-kind"),
+    site: document.getElementById("qi-site"),
+    role: document.getElementById("qi-role"),
+    status: document.getElementById("qi-status")
+  };
+  var count = document.getElementById("qi-count");
+  function apply() {
+    var q = controls.search.value.trim().toLowerCase();
+    var shown = 0;
+    rows.forEach(function (row) {
+      var ok = (!q || row.textContent.toLowerCase().indexOf(q) !== -1) &&
+        (!controls.kind.value || row.dataset.kind === controls.kind.value) &&
+        (!controls.site.value || row.dataset.site === controls.site.value) &&
+        (!controls.role.value || row.dataset.role.split(" ").indexOf(controls.role.value) !== -1) &&
+        (!controls.status.value || row.dataset.status === controls.status.value);
+      row.hidden = !ok;
+      if (ok) { shown += 1; }
+    });
+    count.textContent = "Showing " + shown + " of " + rows.length + " microsystems";
+  }
+  Object.keys(controls).forEach(function (key) {
+    controls[key].addEventListener(key === "search" ? "input" : "change", apply);
+  });
+  function cellValue(row, index) {
+    var cell = row.cells[index];
+    return (cell.getAttribute("data-value") || cell.textContent).trim().toLowerCase();
+  }
+  var headers = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  headers.forEach(function (th, index) {
+    if (!th.hasAttribute("data-sort")) { return; }
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = th.textContent;
+    th.textContent = "";
+    th.appendChild(button);
+    button.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      rows.sort(function (a, b) {
+        var x = cellValue(a, index), y = cellValue(b, index);
+        var c = x < y ? -1 : x > y ? 1 : 0;
+        return ascending ? c : -c;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+  form.hidden = false;
+  apply();
+}());

@@ -1,0 +1,191 @@
+"""The published demo site in headless Chromium: offline, error-free, privacy-safe.
+
+Runs `qi run` on the small demo once (minutes), then opens every page with all network access
+outside ``file://`` blocked. Without Chromium the browser tests skip, with the reason; with
+``CI=true`` a missing browser fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qi_helpers.cli import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "outputs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo_project, tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser") / "project"
+    shutil.copytree(demo_project, root)
+    code = main(["run", "--project", str(root), "--jobs", "2", "--quiet"])
+    assert code == 0, "qi run failed on the demo"
+    return root, root / "outputs" / "site"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = ""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        why = "playwright (Python) is not installed"
+    if not why and not Path(CHROMIUM).is_file():
+        why = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if why:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the browser test cannot run: {why}")
+        pytest.skip(why)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, *, javascript: bool = True):
+    """Open a page offline; return (page, context, external requests, failures, console errors)."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+    )
+    external, failed, errors = [], [], []
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.goto(url, wait_until="load")
+    return page, context, external, failed, errors
+
+
+def test_every_page_loads_offline_without_errors(demo_site, browser):
+    _, site = demo_site
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 8
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for path in pages:
+        page, context, external, failed, errors = _open(browser, path.as_uri())
+        assert page.title()
+        assert not external, f"{path.name} requested {external[:3]}"
+        assert not failed, f"{path.name}: failed requests {failed[:3]}"
+        assert not errors, f"{path.name}: console errors {errors[:3]}"
+        # Every image drew (inline data, nothing broken).
+        broken = page.evaluate(
+            "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
+        assert broken == 0, path.name
+        if path.name == "index.html":
+            page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
+        elif path.parent.name == "03_analyse_tests" and path.name == "NOR-PC1.html":
+            page.screenshot(path=str(SCREENSHOTS / "report_03.png"), full_page=True)
+        context.close()
+    assert (SCREENSHOTS / "index.png").is_file() and (SCREENSHOTS / "report_03.png").is_file()
+
+
+def test_index_filters_and_sorts(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    page, context, _, _, errors = _open(browser, (site / "index.html").as_uri())
+    rows = page.locator("#qi-ms-table tbody tr")
+    assert rows.count() == len(registry)
+    assert page.locator("#qi-filters").is_visible()
+    page.select_option("#qi-kind", "laboratory")
+    n_labs = int((registry["kind"] == "laboratory").sum())
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == n_labs
+    assert f"Showing {n_labs} of {len(registry)}" in page.inner_text("#qi-count")
+    page.select_option("#qi-kind", "")
+    page.fill("#qi-search", "NOR-PC1")
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == 1
+    page.fill("#qi-search", "")
+    page.click("#qi-ms-table thead th:nth-child(3) button")  # Site
+    sites = page.eval_on_selector_all(
+        "#qi-ms-table tbody tr td:nth-child(3)", "cells => cells.map(c => c.textContent.trim())"
+    )
+    assert sites == sorted(sites, key=str.lower)
+    assert page.get_attribute("#qi-ms-table thead th:nth-child(3)", "aria-sort") == "ascending"
+    assert not errors
+    context.close()
+
+
+def test_index_without_script_is_a_plain_table(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    page, context, _, _, _ = _open(browser, (site / "index.html").as_uri(), javascript=False)
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == len(registry)
+    assert not page.locator("#qi-filters").is_visible()
+    context.close()
+
+
+def test_badges_have_text_for_screen_readers(demo_site, browser):
+    _, site = demo_site
+    page, context, _, _, _ = _open(browser, (site / "index.html").as_uri())
+    badges = page.locator("#qi-ms-table .mdc")
+    assert badges.count() > 0
+    for i in range(min(badges.count(), 40)):
+        assert badges.nth(i).locator(".visually-hidden").inner_text().strip()
+    context.close()
+
+
+def test_no_patient_or_encounter_identifier_is_published(demo_site, demo_tables):
+    _, site = demo_site
+    ids = set(demo_tables["patients"]["patient_id"].astype(str))
+    ids |= set(demo_tables["activities"]["patient_id"].astype(str))
+    ids |= set(demo_tables["activities"]["encounter_id"].dropna().astype(str))
+    staff = set(demo_tables["staff"]["staff_id"].astype(str))
+    token = re.compile(r"[A-Za-z0-9]+")
+    files = [p for p in site.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"data:[a-z/+.-]+;base64,[A-Za-z0-9+/=]+", "", text)  # inline images
+        found = set(token.findall(text))
+        assert not found & ids, f"{path.name}: {sorted(found & ids)[:5]}"
+        assert not found & staff, f"{path.name}: {sorted(found & staff)[:5]}"
+
+
+def test_index_and_microsystem_reports_are_light(demo_site):
+    _, site = demo_site
+    assert (site / "index.html").stat().st_size < 300_000
+    reports = list((site / "03_analyse_tests").glob("*.html"))
+    assert reports
+    for page in reports:
+        assert page.stat().st_size < 1_000_000, page.name
+
+
+@pytest.mark.xfail(
+    reason="workbook 01 shows one profile-card image per microsystem (about 1.6 MB even after "
+    "publish re-encodes charts as palette PNGs); for the workbook 01 owners",
+    strict=False,
+)
+def test_organisation_reports_are_under_1_mb(demo_site):
+    _, site = demo_site
+    for folder in ("01_identify_microsystems", "02_select_pilots", "04_plan_spread"):
+        for page in (site / folder).glob("*.html"):
+            assert page.stat().st_size < 1_000_000, page.name
