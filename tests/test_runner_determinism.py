@@ -110,3 +110,21 @@ def test_real_workbooks_in_a_warm_kernel_match_fresh_kernels(demo_project, tmp_p
         assert outcome["status"] == "ok", outcome["error"]
     fresh = _snapshot(root, "notebooks")
     assert [n for n in warm if warm[n] != fresh[n]] == []
+
+
+def test_qi_run_cluster_local_starts_a_dask_cluster_and_runs_the_plan(ran, tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    from qi_helpers.cli import main
+
+    root = tmp_path / "cluster"
+    shutil.copytree(ran, root)
+    assert main(["run", "--project", str(root), "--cluster", "local", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "6 notebooks: 0 ran, 6 up to date" in out
+    assert "Dask" not in out, "nothing changed: no cluster is started"
+    assert (
+        main(["run", "--project", str(root), "--cluster", "local", "--jobs", "1", "--force"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Running on local Dask cluster" in out
+    assert "6 notebooks: 6 ran, 0 up to date, 0 failed" in out

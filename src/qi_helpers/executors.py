@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import math
 import multiprocessing
 import multiprocessing.util
@@ -725,16 +726,21 @@ def open_workers(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs="error",
+                silence_logs=logging.ERROR,
             )
             client = Client(local)
             where = "local Dask cluster"
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, "Nanny failed to start"
         if local is not None:
             local.close()
+        if scheduler:
+            raise ExecutorError(
+                f"could not connect to the Dask scheduler {scheduler}: {exc}. Check the address "
+                "and that the scheduler is running (`dask scheduler`)."
+            ) from exc
         raise ExecutorError(
-            f"could not connect to the Dask scheduler {scheduler or '(local)'}: {exc}. Check "
-            "the address and that the scheduler is running (`dask scheduler`)."
+            f"could not start a local Dask cluster: {type(exc).__name__}: {exc}. Run without "
+            "--cluster to use the local process pool."
         ) from exc
     count = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
     executor = client.get_executor(pure=False)

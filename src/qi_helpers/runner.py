@@ -487,7 +487,7 @@ class _Progress:
             self.bar = tqdm(
                 total=0,
                 unit="nb",
-                bar_format="{desc}{bar:20} {n_fmt}/{total_fmt} [{elapsed}] {postfix}",
+                bar_format="{desc}{bar:20} {n_fmt}/{total_fmt} [{elapsed}]{postfix}",
                 dynamic_ncols=True,
                 leave=True,
             )
@@ -750,12 +750,6 @@ class _Session:
     # --- executing ----------------------------------------------------------------------------
     def _open_workers(self):
         if self.workers is None:
-            check = self.o["check"]
-            if check is not None and not self.checked:
-                self.checked = True
-                problems = check()
-                if problems:
-                    raise InvalidInputs(problems)
             self.workers = self.stack.enter_context(
                 open_workers(
                     self.o["jobs"], cluster=self.o["cluster"], scheduler=self.o["scheduler"]
@@ -763,10 +757,16 @@ class _Session:
             )
             self.progress.workers = self.workers.count
             self.progress.write(f"Running on {self.workers.description}.", self.echo)
+            # Workers start their kernels and import while this process checks the inputs.
             cwd = str(self.project.workbooks_dir)
-            ahead = min(self.workers.count, len(self.pending) + 1)
-            for _ in range(ahead if ahead > 1 else 0):
+            for _ in range(min(self.workers.count, len(self.pending) + 1)):
                 self.workers.executor.submit(warm_up, cwd, self.preload)
+            check = self.o["check"]
+            if check is not None and not self.checked:
+                self.checked = True
+                problems = check()
+                if problems:
+                    raise InvalidInputs(problems)  # the workers are stopped; nothing ran
         return self.workers
 
     def _submit(self, task: Task) -> Future:
