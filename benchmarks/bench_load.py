@@ -22,25 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-TABLES = (
-    "activities",
-    "staff",
-    "patients",
-    "measures",
-    "measure_events",
-    "observations",
-    "pdsa",
-    "readiness",
-    "adoption",
-)
-
 
 def measure(folder: Path, fmt: str) -> dict:
     """Load and check every table of ``folder`` (in this process); return figures."""
     from qi_helpers.checks import check_project
+    from qi_helpers.datasets import demo_table_specs
     from qi_helpers.project import Project
 
-    config = {"data": {"tables": {n: {"path": str(folder / f"{n}.{fmt}")} for n in TABLES}}}
+    config = {"data": {"tables": demo_table_specs(folder, fmt=fmt)}}
     start = time.perf_counter()
     report = check_project(Project(root=folder, config=config))
     seconds = time.perf_counter() - start

@@ -13,19 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from qi_helpers.datasets import CONTRACT_TABLES, demo_table_specs
+
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = HERE / "fixtures" / "notebooks"
-TABLES = (
-    "activities",
-    "staff",
-    "patients",
-    "measures",
-    "measure_events",
-    "observations",
-    "pdsa",
-    "readiness",
-    "adoption",
-)
 
 
 def make_tiny_project(root: Path, demo_dir: Path, *, units: int = 3, rows: int = 40) -> Path:
@@ -36,12 +27,12 @@ def make_tiny_project(root: Path, demo_dir: Path, *, units: int = 3, rows: int =
         shutil.copy(notebook, root / "workbooks" / notebook.name)
     data = root / "data"
     data.mkdir()
-    for table in TABLES:
+    for table in CONTRACT_TABLES:
         lines = (demo_dir / f"{table}.csv").read_text(encoding="utf-8").splitlines()[:rows]
         (data / f"{table}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = {
         "project": {"name": "Tiny", "organisation": "Tiny test organisation"},
-        "data": {"tables": {t: {"path": f"data/{t}.csv"} for t in TABLES}},
+        "data": {"tables": demo_table_specs("data")},
         "outputs": "outputs",
         "identify": {"max_units": units},
         "analysis": {"period": "week"},

@@ -7,6 +7,8 @@ the identification of microsystems (tested in test_microsystems.py).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,7 @@ from qi_helpers.changes import (
     assign_microsystems,
     changes_tested,
     measure_series,
+    period_start,
     series_for_microsystem,
     what_next,
     write_results,
@@ -350,3 +353,18 @@ def test_the_explorer_redraws_and_is_a_static_chart_in_batch(demo_tables, small_
     assert "ucl_95" in {line.get_gid() for line in shown[-2].axes[0].lines}
     with pytest.raises(ConfigError, match="NOR-PC1"):
         tests_of_change_explorer(*args, microsystem_id="NOPE", interactive=False)
+
+
+def test_period_start_uses_no_deprecated_accessor():
+    stamps = pd.Series(
+        ["2024-01-03 10:30", "2024-01-07 23:59", "2024-01-01 00:00", "2024-02-29 12:00"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' deprecations (Pandas4Warning) become errors
+        weeks = period_start(stamps, "week")
+        months = period_start(stamps, "month")
+    monday = pd.Timestamp("2024-01-01")
+    assert weeks.tolist() == [monday, monday, monday, pd.Timestamp("2024-02-26")]
+    assert months.tolist() == [monday, monday, monday, pd.Timestamp("2024-02-01")]
+    with pytest.raises(ConfigError, match="week"):
+        period_start(stamps, "day")

@@ -99,3 +99,55 @@ def test_run_refuses_bad_inputs_and_leaves_outputs_untouched(demo_project, tmp_p
     assert main(["run", "--project", str(root)]) == 1
     assert "role" in capsys.readouterr().err
     assert keep.read_text(encoding="utf-8") == "earlier good site"
+
+
+@pytest.fixture
+def stamped_demo(tmp_path):
+    """A project whose demo was written by `qi demo` (so it carries its stamp)."""
+    from conftest import copy_project_skeleton
+
+    root = copy_project_skeleton(tmp_path / "project")
+    assert main(["demo", "--out", str(root / "data" / "demo")]) == 0
+    return root
+
+
+def _age_stamp(root):
+    """Make the stamp say an older generator wrote the demo."""
+    import json
+
+    path = root / "data" / "demo" / ".demo.json"
+    stamp = json.loads(path.read_text(encoding="utf-8"))
+    stamp["generator"] = "0000000000000000"
+    path.write_text(json.dumps(stamp), encoding="utf-8")
+
+
+def test_a_demo_made_by_an_older_generator_is_made_again(stamped_demo):
+    import json
+
+    from qi_helpers.cli import ensure_demo_data
+    from qi_helpers.project import load_project
+
+    project = load_project(stamped_demo)
+    stamp = json.loads((stamped_demo / "data" / "demo" / ".demo.json").read_text("utf-8"))
+    assert stamp["size"] == "small" and stamp["seed"] == 0 and "activities.csv" in stamp["files"]
+    said: list[str] = []
+    assert ensure_demo_data(project, echo=said.append) is False, "current demo: left alone"
+    _age_stamp(stamped_demo)
+    assert ensure_demo_data(project, echo=said.append) is True
+    assert "another version of the demo generator" in said[0]
+    again = json.loads((stamped_demo / "data" / "demo" / ".demo.json").read_text("utf-8"))
+    assert again == stamp, "the same demo, stamped by the generator installed now"
+
+
+def test_an_edited_or_unstamped_demo_is_never_overwritten(stamped_demo):
+    from qi_helpers.cli import ensure_demo_data
+    from qi_helpers.project import load_project
+
+    project = load_project(stamped_demo)
+    staff = stamped_demo / "data" / "demo" / "staff.csv"
+    staff.write_text(staff.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    _age_stamp(stamped_demo)
+    assert ensure_demo_data(project, echo=lambda *a: None) is False
+    assert staff.read_text(encoding="utf-8").endswith("\n\n"), "the edit is kept"
+    (stamped_demo / "data" / "demo" / ".demo.json").unlink()
+    assert ensure_demo_data(project, echo=lambda *a: None) is False

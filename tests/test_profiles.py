@@ -153,17 +153,6 @@ def test_profile_card_draws_the_weekly_run_chart(profiles):
         plot_profile_card(profiles, "NOPE")
 
 
-def test_profile_cards_show_one_card_per_microsystem(profiles):
-    from qi_helpers.widgets.identify import profile_cards
-
-    shown = profile_cards(profiles, interactive=False)
-    figures = [item for item in shown.items if isinstance(item, Figure)]
-    assert len(figures) == len(profiles.summary)
-    few = profile_cards(profiles, interactive=False, max_cards=2)
-    assert sum(isinstance(item, Figure) for item in few.items) == 2
-    assert "first 2 of" in few.items[0].data
-
-
 def test_identify_explorer_reclusters_when_a_slider_moves(demo_tables):
     from qi_helpers.widgets.identify import identify_explorer
 
@@ -175,3 +164,34 @@ def test_identify_explorer_reclusters_when_a_slider_moves(demo_tables):
     assert set(box.controls) == {"min_shared_patients", "resolution", "min_weekly_volume"}
     box.controls["min_weekly_volume"].value = 0.0
     assert box.controls["min_weekly_volume"].value == 0.0
+
+
+def test_published_summary_hides_small_patient_numbers(profiles):
+    from qi_helpers.profiles import published_summary
+
+    raw = profiles.summary.set_index("microsystem_id")
+    # the demo's panels are large: at the default threshold nothing is hidden
+    same = published_summary(profiles).set_index("microsystem_id")
+    assert (same["panel_size"] == raw["panel_size"]).all()
+    assert same["purpose"].equals(raw["purpose"])
+    # a threshold above the median panel hides the smaller panels, their shares and conditions
+    panels = raw.loc[raw["panel_size"] > 0, "panel_size"]
+    threshold = int(panels.median()) + 1
+    shown = published_summary(profiles, threshold).set_index("microsystem_id")
+    label = f"<{threshold}"
+    for ms, size in panels.items():
+        row = shown.loc[ms]
+        if size < threshold:
+            assert row["panel_size"] == label
+            assert pd.isna(row["share_female"]) and pd.isna(row["share_65_plus"])
+            assert f"{size:,}" not in row["purpose"] and label in row["purpose"]
+            assert row["leading_conditions"].count(f"({label})") == len(
+                row["leading_conditions"].split(", ")
+            )
+        else:
+            assert row["panel_size"] == size
+    assert (shown["panel_size"] == label).sum() == (panels < threshold).sum() > 0
+    # a microsystem without a panel (a laboratory) keeps 0: nothing to protect
+    assert (shown.loc[raw["panel_size"] == 0, "panel_size"] == 0).all()
+    with pytest.raises(DataError, match="threshold"):
+        published_summary(profiles, 0)

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
 import pytest
 
 from qi_helpers.errors import ConfigError
+from qi_helpers.microsystems import write_identification
 from qi_helpers.privacy import inside, safe_filename
-from qi_helpers.project import deep_merge, find_project_root, load_project, load_yaml
+from qi_helpers.project import (
+    OUTPUT_WRITERS,
+    deep_merge,
+    find_project_root,
+    load_project,
+    load_yaml,
+)
+
+WORKBOOKS = Path(__file__).resolve().parents[1] / "workbooks"
 
 
 def test_yaml_dates_stay_strings(tmp_path):
@@ -66,3 +81,38 @@ def test_safe_filename_keeps_plain_ids_and_separates_lookalikes():
 def test_inside_refuses_escape(tmp_path):
     with pytest.raises(ConfigError, match="outside"):
         inside(tmp_path / "site", tmp_path / "site" / ".." / "x")
+
+
+def _written_by_workbook(workbook: str) -> set[str]:
+    """Tables a committed workbook writes under ``outputs/data/`` as ``data_dir / "x.parquet"``."""
+    (path,) = WORKBOOKS.glob(f"{workbook}_*.ipynb")
+    source = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+    return set(re.findall(r'data_dir\s*/\s*"([\w-]+)\.parquet"', source))
+
+
+def test_every_table_workbook_01_writes_names_its_writer(tmp_path):
+    frame = pd.DataFrame({"microsystem_id": ["A"]})
+    result = SimpleNamespace(
+        registry=frame, staff=frame, patients=frame, locations=frame, merges=frame
+    )
+    profiles = SimpleNamespace(mix=frame, summary=frame)
+    comparison = SimpleNamespace(purity=frame, differences=frame)
+    written = write_identification(result, tmp_path, profiles, comparison)
+    names = {path.stem for path in written}
+    assert {"registry", "profiles", "profile_summary", "declared_purity"} <= names
+    assert {name: OUTPUT_WRITERS.get(name) for name in names} == dict.fromkeys(names, "01")
+
+
+@pytest.mark.parametrize("workbook", ["02", "04"])
+def test_every_table_a_later_workbook_writes_names_its_writer(workbook):
+    written = _written_by_workbook(workbook)
+    assert written, f"workbook {workbook} writes no table under outputs/data/ any more"
+    assert {name: OUTPUT_WRITERS.get(name) for name in written} == dict.fromkeys(written, workbook)
+
+
+def test_a_missing_profile_table_says_to_run_workbook_01(tmp_path):
+    (tmp_path / "parameters").mkdir()
+    (tmp_path / "parameters" / "project.yaml").write_text("outputs: outputs\n", encoding="utf-8")
+    project = load_project(tmp_path)
+    with pytest.raises(ConfigError, match="Run workbook 01 first"):
+        project.read_output("profile_summary")

@@ -113,3 +113,63 @@ def test_force_reruns_everything_and_a_selection_runs_only_what_is_named(project
     assert _ran(results) == {f"03:{ids[0]}"}
     unknown = {r.label: r for r in results}["03:NO-SUCH"]
     assert unknown.status == "failed" and "not in the registry" in unknown.error
+
+
+@pytest.mark.parametrize("workbook", ["01", "02", "03", "04"])
+def test_the_plan_fingerprints_every_input_table_its_workbook_loads(workbook):
+    # A table a workbook reads but the plan does not hash would not rerun it (or mark its report
+    # out of date) when that table changes.
+    import re
+
+    import nbformat
+    from conftest import ROOT
+
+    from qi_helpers.plan import INPUT_TABLES
+
+    (path,) = (ROOT / "workbooks").glob(f"{workbook}_*.ipynb")
+    code = "\n".join(
+        c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+    )
+    loaded = set()
+    for call in re.findall(r"load_tables?\(([^)]*)\)", code):
+        loaded |= set(re.findall(r'"([a-z_]+)"', call.split("required=")[0]))
+    assert loaded, path.name
+    assert loaded == set(INPUT_TABLES[workbook])
+
+
+def test_package_version_follows_the_code_not_only_the_version_string(tmp_path):
+    from pathlib import Path
+
+    import qi_helpers
+    from qi_helpers.plan import FileHashes, package_version
+
+    copy = tmp_path / "qi_helpers"
+    shutil.copytree(
+        Path(qi_helpers.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    hashes = FileHashes()
+    first = package_version(hashes, copy)
+    assert first.startswith(qi_helpers.__version__ + "+")
+    assert package_version(FileHashes(), copy) == first, "same code, same fingerprint"
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "x.cpython.pyc").write_bytes(b"compiled")
+    assert package_version(FileHashes(), copy) == first, "compiled files do not count"
+    spc = copy / "spc.py"
+    spc.write_text(spc.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    assert package_version(FileHashes(), copy) != first
+    css = copy / "templates" / "qi_report" / "report.css"
+    before = package_version(FileHashes(), copy)
+    css.write_text(css.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert package_version(FileHashes(), copy) != before, "a template edit changes the reports"
+
+
+def test_an_edit_to_qi_helpers_reruns_everything_and_says_why(project, monkeypatch):
+    from qi_helpers import plan as plan_module
+
+    current = plan_module.package_version(plan_module.FileHashes())
+    edited = current.split("+")[0] + "+0123456789abcdef"
+    monkeypatch.setattr(runner, "package_version", lambda hashes: edited)
+    steps = runner.plan(load_project(project)).steps
+    first = [s for s in steps if s.label == "01"][0]
+    assert first.action == "run"
+    assert f"qi_helpers {current} -> {edited}" in first.reason

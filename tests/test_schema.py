@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from qi_helpers.errors import DataError
-from qi_helpers.schema import CONTRACTS, ContractError, inspect, validate
+from qi_helpers.schema import (
+    COLUMNS_ADVICE,
+    CONTRACTS,
+    ContractError,
+    inspect,
+    require_columns,
+    validate,
+)
 
 
 def test_the_demo_tables_are_valid_and_typed(demo_tables):
@@ -110,3 +117,15 @@ def test_empty_table_and_unknown_table():
         validate("staff", pd.DataFrame({"staff_id": [], "role": []}))
     with pytest.raises(DataError, match="unknown table `staf`"):
         validate("staf", pd.DataFrame({"a": [1]}))
+
+
+def test_require_columns_names_the_table_the_missing_and_the_found_columns():
+    table = pd.DataFrame({"change": ["x"], 7: [1]})
+    require_columns(table, ["change"], "adoption")  # all present: nothing raised
+    with pytest.raises(DataError) as caught:
+        require_columns(table, ["microsystem_id", "change", "adopted"], "adoption")
+    assert str(caught.value) == (
+        f"adoption: missing column(s) microsystem_id, adopted; found change, 7. {COLUMNS_ADVICE}"
+    )
+    with pytest.raises(DataError, match=r"^results: missing column\(s\) a; found no columns\. Run"):
+        require_columns(pd.DataFrame(), ["a", "a"], "results", advice="Run workbook 03.")

@@ -179,13 +179,28 @@ def test_index_and_microsystem_reports_are_light(demo_site):
         assert page.stat().st_size < 1_000_000, page.name
 
 
-@pytest.mark.xfail(
-    reason="workbook 01 shows one profile-card image per microsystem (about 1.6 MB even after "
-    "publish re-encodes charts as palette PNGs); for the workbook 01 owners",
-    strict=False,
-)
 def test_organisation_reports_are_under_1_mb(demo_site):
     _, site = demo_site
     for folder in ("01_identify_microsystems", "02_select_pilots", "04_plan_spread"):
         for page in (site / folder).glob("*.html"):
             assert page.stat().st_size < 1_000_000, page.name
+
+
+def test_profile_cards_are_light_html_with_a_drawn_run_chart(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    report = site / "01_identify_microsystems" / "01_identify_microsystems.html"
+    page, context, _, _, errors = _open(browser, report.as_uri())
+    cards = page.locator(".qi-card")
+    assert cards.count() == min(len(registry), 60)
+    assert page.locator(".qi-card img.qi-card-run").count() == cards.count()
+    drawn = page.evaluate(
+        "Array.from(document.querySelectorAll('.qi-card img.qi-card-run'))"
+        ".every(i => i.complete && i.naturalWidth > 0 && i.alt.startsWith('Run chart'))"
+    )
+    assert drawn
+    first = sorted(registry["microsystem_id"])[0]
+    assert cards.first.locator("h4").inner_text().startswith(f"{first}:")
+    assert cards.first.locator("figcaption").count() == 6
+    assert not errors
+    context.close()

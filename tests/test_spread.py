@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qi_helpers.errors import ConfigError
+from qi_helpers.errors import ConfigError, DataError
 from qi_helpers.readiness import readiness_by_microsystem
 from qi_helpers.spread import (
     FRAMEWORK_COMPONENTS,
@@ -343,3 +343,11 @@ def test_workbook_01_long_profiles_compare_like_our_own():
     sims = similarity(wide.reset_index(), ["A"]).set_index("microsystem_id")
     assert sims.loc["B", "similarity_role"] == pytest.approx(0.5)
     assert sims.loc["B", "similarity_patient"] == pytest.approx(0.0)
+
+
+def test_a_results_table_without_its_columns_says_which_and_what_to_do():
+    with pytest.raises(DataError) as caught:
+        successful_changes(pd.DataFrame({"microsystem_id": ["A"], "change": ["x"]}))
+    message = str(caught.value)
+    assert message.startswith("results: missing column(s) measure_id, verdict; found ")
+    assert "microsystem_id, change." in message and "Run the workbook that writes it" in message

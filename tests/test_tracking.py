@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qi_helpers.errors import DataError
 from qi_helpers.tracking import adoption_curve, sustain, sustain_summary
 
 START = pd.Timestamp("2024-01-01")
@@ -185,3 +186,12 @@ def test_medium_demo_sustain_verdicts_match_the_planted_adopters(medium_tracking
     assert (first_wave["verdict"] == "improved and holding").all()
     enough = real[real["n_after"] >= 20]
     assert (enough["verdict"] == "improved and holding").mean() >= 0.85
+
+
+def test_an_adoption_log_without_its_columns_says_which_and_what_to_do():
+    plan = pd.DataFrame(columns=["change", "microsystem_id", "wave", "wave_start", "wave_end"])
+    with pytest.raises(DataError) as caught:
+        adoption_curve(pd.DataFrame({"team": ["A"], "change": ["x"]}), plan)
+    message = str(caught.value)
+    assert message.startswith("adoption: missing column(s) microsystem_id, adopted; found team")
+    assert "`columns:` mapping in parameters/project.yaml" in message

@@ -164,6 +164,30 @@ def test_identify_explorer_reclusters_when_a_slider_moves(front, demo_tables):
     assert "resolution 2.5" in markdown(box)
 
 
+def test_profile_cards_show_one_picture_or_every_card_as_html(front, demo_tables):
+    from qi_helpers.microsystems import identify
+    from qi_helpers.profiles import profile
+    from qi_helpers.widgets import profile_cards
+
+    acts, staff = demo_tables["activities"], demo_tables["staff"]
+    found = identify(acts, staff, min_shared_patients=6, min_weekly_volume=20)
+    profiles = profile(found, acts, staff, demo_tables["patients"])
+    ids = sorted(profiles.summary["microsystem_id"])
+    box = profile_cards(profiles, interactive=True)
+    assert box.controls["microsystem"].value == ids[0]
+    first = pngs(box)
+    assert len(first) == 1  # one card, drawn
+
+    box.controls["microsystem"].value = ids[1]
+    assert len(pngs(box)) == 1 and pngs(box) != first
+
+    box.controls["microsystem"].value = "(all)"
+    assert not pngs(box)
+    html = "".join(o["data"].get("text/html", "") for o in box.output.outputs)
+    assert html.count('<div class="qi-card"') == len(ids)
+    assert all(f'<h4 class="qi-card-title">{ms}:' in html for ms in ids)
+
+
 # --- 02: pilots -------------------------------------------------------------------------------
 
 

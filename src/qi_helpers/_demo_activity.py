@@ -55,7 +55,7 @@ def add_baselines(org: Org, rng: np.random.Generator) -> None:
         "Diabetes recall register with text reminders": {"pc_hba1c_tested": 0.65},
         "Carve-out scheduling": {"pc_ttna": 14.0},
         "Intentional rounding": {"ward_falls": 18.0},
-        "Lean specimen reception": {"lab_tat": 64.0},
+        "Lean specimen reception": {"lab_tat": 76.0},
         "Criteria-led discharge": {"ward_los": 6.5, "ward_readmit30": 0.12},
         "Call-back scripting": {"cc_abandon": 0.09},
     }

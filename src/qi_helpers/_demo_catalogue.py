@@ -391,6 +391,8 @@ ADOPTER_TEXT = (
     "Embedded in routine work; see the run chart.",
 )
 WAVE_WEEKS = (70, 82, 94)
+#: Chance variation of observed measures is cut at this many standard deviations.
+NOISE_LIMIT = 2.5
 UNSTABLE_WEEK = 12  # the unrelated step in the unstable team's baseline
 
 # Readiness profiles: probabilities of scores 1, 2, 3.

@@ -179,7 +179,12 @@ def ttna_observations(org: Org, rng: np.random.Generator) -> dict[str, np.ndarra
     weeks = np.arange(cat.N_WEEKS)
     level = effect_grid(org, "pc_ttna")[pc][:, WARMUP_WEEKS:]
     noise_sd = np.where(org.ms["low_volume"].to_numpy()[pc], 0.22, 0.10)[:, None]
-    value = level * (1 + noise_sd * rng.standard_normal(level.shape))
+    # Chance variation is a normal draw cut at +/- NOISE_LIMIT standard deviations, so that every
+    # point beyond 3-sigma limits in the demo is a special cause the truth tables plant (an
+    # uncut draw once put a 3.6-SD week into a planted pilot's baseline, which no truth table
+    # explained and which rightly cost it its place as a pilot).
+    noise = np.clip(rng.standard_normal(level.shape), -cat.NOISE_LIMIT, cat.NOISE_LIMIT)
+    value = level * (1 + noise_sd * noise)
     value = np.maximum(np.round(value, 1), 0.5)
     return dict(ms=np.repeat(pc, cat.N_WEEKS), week=np.tile(weeks, len(pc)), value=value.ravel())
 

@@ -21,6 +21,7 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     tables = make_demo(size=args.size, seed=args.seed)
     paths = write_demo(tables, Path(args.out), fmt=args.format)
+    _write_demo_stamp(Path(args.out), args.size, args.seed, paths)
     print(f"Demo health system ({args.size}, seed {args.seed}) written to {args.out}:")
     for path in paths:
         print(f"  {path}")
@@ -28,28 +29,104 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Written beside the demo data: what made it (size, seed, a digest of the generator's code) and
+#: the digest of every file written, to tell untouched demo data from data someone edited.
+DEMO_STAMP = ".demo.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _demo_stamp(size: str, seed: int) -> dict[str, object]:
+    """What the demo data made now would be: a digest of the generator's code, size and seed.
+
+    Hashing the code (``datasets.py`` and the ``_demo_*`` modules), not importing it, keeps
+    ``qi run`` quick when nothing needs doing.
+    """
+    import hashlib
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([package / "datasets.py", *package.glob("_demo_*.py")]):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return {"size": size, "seed": seed, "generator": digest.hexdigest()[:16]}
+
+
+def _write_demo_stamp(out: Path, size: str, seed: int, paths: list[Path]) -> None:
+    """Record what made the demo in ``out`` (written last, so a half-written demo has none)."""
+    import json
+
+    stamp = {
+        **_demo_stamp(size, seed),
+        "files": {p.relative_to(out).as_posix(): _sha256(p) for p in paths if p.is_file()},
+    }
+    partial = out / (DEMO_STAMP + ".tmp")
+    partial.write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
+    partial.replace(out / DEMO_STAMP)
+
+
+def _stale_demo(out: Path) -> tuple[str, str, int] | None:
+    """``(reason, size, seed)`` when the demo in ``out`` should be made again, else None.
+
+    Only demo data that its stamp shows was made by another version of the generator, and that
+    nobody edited since, is made again, with the size and seed it was made with (a demo written
+    with ``qi demo --size medium`` stays medium). Edited or unstamped data is never overwritten.
+    """
+    import json
+
+    try:
+        made = json.loads((out / DEMO_STAMP).read_text(encoding="utf-8"))
+        size, seed = str(made["size"]), int(made["seed"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if made.get("generator") == _demo_stamp(size, seed)["generator"]:
+        return None
+    files = made.get("files") or {}
+    untouched = bool(files) and all(
+        (out / name).is_file() and _sha256(out / name) == digest for name, digest in files.items()
+    )
+    if not untouched:
+        return None
+    return "Demo data made by another version of the demo generator", size, seed
+
+
 def ensure_demo_data(project, echo=print) -> bool:
-    """Generate the demo data when the project uses it (``data.demo``) and it is missing.
+    """Generate the demo data when the project uses it (``data.demo``) and it is missing or stale.
+
+    Stale: made by another version of the demo generator, as ``<out>/.demo.json`` records, and
+    not edited since; it is made again with the size and seed it had (an updated ``qi_helpers``
+    then runs on the demo it plants, which its tests and notes describe). Demo files someone
+    edited, or data without the record, are never overwritten.
 
     Returns True when data was generated.
     """
-    from qi_helpers.datasets import make_demo, write_demo
-
     demo = project.section("data").get("demo")
     if not demo:
         return False
+    out = project.path(demo.get("out", "data/demo"))
+    size, seed = demo.get("size", "small"), int(demo.get("seed", 0))
     tables = project.section("data").get("tables") or {}
     missing = [
         n
         for n, spec in tables.items()
         if "path" in spec and not project.path(spec["path"]).is_file()
     ]
-    if not missing:
-        return False
-    out = project.path(demo.get("out", "data/demo"))
-    size, seed = demo.get("size", "small"), int(demo.get("seed", 0))
-    echo(f"Demo data missing ({', '.join(missing)}): generating the {size} demo in {out} ...")
-    write_demo(make_demo(size=size, seed=seed), out)
+    if missing:
+        reason = f"Demo data missing ({', '.join(missing)})"
+    else:
+        stale = _stale_demo(out)
+        if stale is None:
+            return False
+        reason, size, seed = stale
+    from qi_helpers.datasets import make_demo, write_demo
+
+    echo(f"{reason}: generating the {size} demo in {out} ...")
+    paths = write_demo(make_demo(size=size, seed=seed), out)
+    _write_demo_stamp(out, size, seed, paths)
     return True
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "DEMO_SIZES",
     "TEN_CHARACTERISTICS",
     "TRUTH_TABLES",
+    "demo_table_specs",
     "make_demo",
     "write_demo",
 ]
@@ -447,6 +448,37 @@ def _atomic(path: Path, write) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def demo_table_specs(
+    folder: str | os.PathLike[str] = "data/demo", *, fmt: str = "csv"
+) -> dict[str, dict[str, str]]:
+    """The ``data.tables`` section of ``parameters/project.yaml`` for a demo written by
+    :func:`write_demo`.
+
+    Parameters
+    ----------
+    folder : path
+        The folder the demo was written to: relative to the project folder (as the committed
+        ``parameters/project.yaml`` has it) or absolute.
+    fmt : {"csv", "parquet"}
+        The format it was written in.
+
+    Returns
+    -------
+    dict
+        ``{table: {"path": "<folder>/<table>.<fmt>"}}`` for every table of
+        :data:`CONTRACT_TABLES`, in that order (paths with ``/``).
+
+    Raises
+    ------
+    ConfigError
+        If ``fmt`` is not ``"csv"`` or ``"parquet"``.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"Unknown format {fmt!r}: expected 'csv' or 'parquet'.")
+    base = Path(folder)
+    return {name: {"path": (base / f"{name}.{fmt}").as_posix()} for name in CONTRACT_TABLES}
 
 
 def write_demo(

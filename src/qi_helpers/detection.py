@@ -432,8 +432,13 @@ def _run(
     relative,
     sd,
     baseline_periods,
-) -> tuple[dict, np.ndarray, int]:
-    """Simulate until ``sims`` series with a stable baseline; their first detections."""
+) -> tuple[dict, pd.DataFrame, int, int]:
+    """Simulate until ``sims`` series with a stable baseline (what both public functions ask).
+
+    Returns the setup (levels, sigma, baseline length), the detection curve (see
+    :func:`detection_curve`), the number of series used and the number discarded because their
+    baseline signalled on its own.
+    """
     setup = _setup(
         baseline, denominators, effect, chart, rules, sims, horizon, relative, sd, baseline_periods
     )
@@ -455,7 +460,7 @@ def _run(
         if have >= sims:
             break
     firsts = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-    return setup, firsts, discarded
+    return setup, _curve(firsts, horizon), int(firsts.size), discarded
 
 
 def _curve(firsts: np.ndarray, horizon: int) -> pd.DataFrame:
@@ -496,11 +501,11 @@ def detection_curve(
         ``probability`` (share of simulated series whose chart has signalled the change by that
         period) and ``se`` (its Monte Carlo standard error, sqrt(p (1 - p) / sims)).
     """
-    _, firsts, _ = _run(
+    _, curve, _, _ = _run(
         baseline, denominators, effect, chart, rules, sims, seed, horizon, relative, sd,
         baseline_periods,
     )  # fmt: skip
-    return _curve(firsts, horizon)
+    return curve
 
 
 def periods_to_detect(
@@ -613,11 +618,10 @@ def periods_to_detect(
     """
     if not isinstance(power, float | int) or not 0 < power < 1:
         raise ConfigError(f"periods_to_detect: power must be between 0 and 1; got {power!r}.")
-    setup, firsts, discarded = _run(
+    setup, curve, used, discarded = _run(
         baseline, denominators, effect, chart, rules, sims, seed, horizon, relative, sd,
         baseline_periods,
     )  # fmt: skip
-    curve = _curve(firsts, horizon)
     reached = np.flatnonzero(curve["probability"].to_numpy() >= power)
     within = reached.size > 0
     at = int(reached[0]) if within else horizon - 1
@@ -636,7 +640,7 @@ def periods_to_detect(
             "changed_rate": [setup["changed"]],
             "sigma": [setup["sigma"]],
             "baseline_periods": [setup["B"]],
-            "sims": [int(firsts.size)],
+            "sims": [used],
             "discarded": [int(discarded)],
         }
     )

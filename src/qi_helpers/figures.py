@@ -101,7 +101,7 @@ def plot_staff_network(identification, *, seed: int = 0, max_nodes: int = 1500) 
     ids = sorted(centres)
     colour = {ms: OKABE_ITO[i % len(OKABE_ITO)] for i, ms in enumerate(ids)}
     ties = identification.ties
-    fig, ax = _subplots(figsize=(9, 9))
+    fig, ax = _subplots(figsize=(7.5, 7.5))
     if ties is not None and len(ties):
         ties = ties[ties["staff_a"].isin(positions) & ties["staff_b"].isin(positions)]
         strength = ties["shared_patients"] / ties["shared_patients"].max()
@@ -140,7 +140,8 @@ def plot_staff_network(identification, *, seed: int = 0, max_nodes: int = 1500) 
         )
     ax.set_title(
         f"Who works with whom: {len(main)} staff in {len(ids)} microsystems; lines are "
-        "ties of shared patients"
+        "ties of shared patients",
+        fontsize=10,
     )
     ax.set_xlim(-1.4, 1.4)
     ax.set_ylim(-1.4, 1.4)
@@ -661,14 +662,6 @@ def _plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _duration(minutes: float) -> str:
-    if pd.isna(minutes):
-        return "?"
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.0f} h" if minutes < 72 * 60 else f"{minutes / 1440:.0f} days"
-
-
 def _mix_bars(ax, mix: pd.DataFrame, title: str, *, top: int = 6, colour: str = "#0072B2"):
     part = mix.sort_values(["n", "category"], ascending=[False, True]).head(top)
     if part.empty:
@@ -699,22 +692,21 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
         (activity mix); Professionals (full-time equivalents by role); Patients (age bands and
         leading conditions, % of the panel); Patterns (weekly run chart, drawn by
         :func:`qi_helpers.charts.plot_qic`, and day-of-week mix). Only counts and shares: no
-        patient or staff identifier.
+        patient or staff identifier. :func:`qi_helpers.profile_cards.card_html` shows the same
+        card as light HTML (the published reports use it).
+
+    Raises
+    ------
+    DataError
+        No profile for ``microsystem_id``.
     """
     import textwrap
 
     from qi_helpers.charts import plot_qic
-    from qi_helpers.errors import DataError
+    from qi_helpers.profile_cards import card_facts, profile_row
 
-    summary = profiles.summary.set_index("microsystem_id")
-    if microsystem_id not in summary.index:
-        raise DataError(
-            f"plot_profile_card: no profile for microsystem {microsystem_id!r}; known: "
-            f"{', '.join(summary.index[:10])}{' ...' if len(summary) > 10 else ''}."
-        )
-    row = summary.loc[microsystem_id]
+    row = profile_row(profiles, microsystem_id)
     mix = profiles.mix[profiles.mix["microsystem_id"] == microsystem_id]
-    steps = profiles.processes[profiles.processes["microsystem_id"] == microsystem_id].head(3)
     # a fixed layout: a constrained one costs several extra draws per card; 60 dpi keeps a
     # report of many cards light (each card is wide, so its text stays readable)
     fig = Figure(figsize=(16, 6.6), dpi=60)
@@ -723,21 +715,8 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
     )
     text_ax = fig.add_subplot(grid[0, 0])
     text_ax.axis("off")
-    lines = [
-        f"Purpose: {row['purpose']}",
-        f"Professionals: {row['n_core_staff']} core staff, {row['n_floating_staff']} floating; "
-        f"{row['fte']:.1f} FTE ({row['role_mix']}).",
-        "Processes (steps within an encounter): "
-        + (
-            "; ".join(
-                f"{s.from_activity} -> {s.to_activity} ({100 * s.share:.0f}% of steps, median "
-                f"{_duration(s.median_minutes)} apart)"
-                for s in steps.itertuples()
-            )
-            or "no consecutive steps recorded"
-        )
-        + ".",
-    ]
+    facts = dict(card_facts(profiles, microsystem_id))
+    lines = [f"{p}: {facts[p]}" for p in ("Purpose", "Professionals", "Processes")]
     wrapped = "\n\n".join(textwrap.fill(_plain(line), 52) for line in lines)
     text_ax.text(0, 1, wrapped, va="top", ha="left", fontsize=8, transform=text_ax.transAxes)
     _mix_bars(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from qi_helpers.errors import ConfigError, DataError
+from qi_helpers.schema import require_columns
 
 #: The pilot criteria, in the order they are shown.
 CRITERIA: tuple[str, ...] = (
@@ -672,13 +673,12 @@ def _check_weights(weights: dict[str, float]) -> dict[str, float]:
 
 
 def _check_criteria(table: pd.DataFrame, weights: dict[str, float]) -> None:
-    missing = [c for c in weights if c not in table.columns]
-    missing += [c for c in ("microsystem_id", "site", "kind") if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"pilots: the criteria table lacks columns {missing}; build it with "
-            "qi_helpers.pilots.criteria()."
-        )
+    require_columns(
+        table,
+        [*weights, "microsystem_id", "site", "kind"],
+        "pilots: the criteria table",
+        advice="Build it with qi_helpers.pilots.criteria().",
+    )
 
 
 def _select(
@@ -713,6 +713,28 @@ def _select(
 def _order(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Best first; ties broken by microsystem id, so the ranking is deterministic."""
     return np.lexsort((ids, -np.round(scores, 12)))
+
+
+def _ranking(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    sites: np.ndarray,
+    kinds: np.ndarray,
+    k: int,
+    max_per_site: int | None,
+    max_per_kind: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rank candidates by score and select ``k`` under the caps (what :func:`rank` and each
+    perturbed weighting of :func:`sensitivity` do).
+
+    Returns the order (positions, best first), each candidate's rank (1 = best), the selected
+    flags and the reason each candidate was passed over, all by position.
+    """
+    order = _order(scores, ids)
+    ranks = np.empty(order.size, dtype=np.int64)
+    ranks[order] = np.arange(1, order.size + 1)
+    selected, reason = _select(order, sites, kinds, int(k), max_per_site, max_per_kind)
+    return order, ranks, selected, reason
 
 
 def rank(
@@ -759,18 +781,15 @@ def rank(
     table = criteria.copy()
     scores = sum(table[c].astype(float).fillna(0.0) * w for c, w in weights.items()) / total
     table["score"] = scores.round(4)
-    ids = table["microsystem_id"].astype(str).to_numpy()
-    order = _order(table["score"].to_numpy(), ids)
-    selected, skip = _select(
-        order,
+    order, ranks, selected, skip = _ranking(
+        table["score"].to_numpy(),
+        table["microsystem_id"].astype(str).to_numpy(),
         table["site"].to_numpy(),
         table["kind"].to_numpy(),
-        int(k),
+        k,
         max_per_site,
         max_per_kind,
     )
-    ranks = np.empty(len(table), dtype=np.int64)
-    ranks[order] = np.arange(1, len(table) + 1)
     table["rank"] = ranks
     table["selected"] = selected
     picks = pd.Series(pd.NA, index=table.index, dtype="Int64")
@@ -873,9 +892,9 @@ def sensitivity(
     chosen = np.zeros(len(base))
     ranks = np.empty((draws, len(base)), dtype=np.int64)
     for d in range(draws):
-        order = _order(totals[:, d], ids)
-        ranks[d, order] = np.arange(1, len(base) + 1)
-        sel, _ = _select(order, sites, kinds, int(k), max_per_site, max_per_kind)
+        _, ranks[d], sel, _ = _ranking(
+            totals[:, d], ids, sites, kinds, k, max_per_site, max_per_kind
+        )
         chosen += sel
     share = chosen / draws
     out = base[["microsystem_id", "name", "site", "kind", "rank", "selected"]].copy()

@@ -8,7 +8,9 @@ depends on has finished, from the content its inputs have at that moment.
 
 A task is skipped when its fingerprint equals the one recorded at its last successful run: the
 workbook's code, its parameters, ``parameters/project.yaml``, the content of every input file it
-reads and the ``qi_helpers`` version. Fingerprints are kept in ``outputs/run.json``. This module
+reads and the ``qi_helpers`` code (its version and a digest of its files, so that an edit without a
+version bump reruns what it may change: :func:`package_version`). Fingerprints are kept in
+``outputs/run.json``. This module
 reads files and hashes them; it never imports pandas or starts a kernel, so deciding that nothing
 needs to run takes well under a second.
 """
@@ -25,10 +27,10 @@ from typing import Any
 
 #: Input tables (``data.tables.<name>`` in project.yaml) each workbook reads.
 INPUT_TABLES: dict[str, tuple[str, ...]] = {
-    "01": ("activities", "staff"),
+    "01": ("activities", "staff", "patients"),
     "02": ("measures", "measure_events", "observations", "readiness"),
     "03": ("measures", "measure_events", "observations", "pdsa", "patients"),
-    "04": ("readiness", "adoption"),
+    "04": ("readiness", "measures", "measure_events", "observations", "adoption"),
 }
 
 #: Files under ``outputs/data/`` that each workbook reads (written by the workbooks it depends on).
@@ -154,6 +156,43 @@ def imported_modules(path: Path) -> list[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.append(node.module)
     return list(dict.fromkeys(found))
+
+
+#: Files of the package that change what a notebook computes or how its report looks.
+PACKAGE_SUFFIXES = frozenset({".py", ".j2", ".css", ".js", ".json"})
+
+
+def package_version(hashes: FileHashes, package_dir: Path | None = None) -> str:
+    """The ``qi_helpers`` version with a digest of its code, e.g. ``0.1.0+3f2a9c0d1e4b5a6f``.
+
+    Parameters
+    ----------
+    hashes : FileHashes
+        Digests cached by size and modification time: rereading the package costs a ``stat``
+        per file when nothing changed.
+    package_dir : Path, optional
+        The package folder (default: the installed ``qi_helpers``).
+
+    Returns
+    -------
+    str
+        The version, ``+`` and 16 hex digits of a sha256 over the relative path and content
+        digest of every code, template and style file (``__pycache__`` left out). Editing the
+        package without bumping its version still changes it.
+    """
+    from qi_helpers import __version__
+
+    root = package_dir or Path(__file__).resolve().parent
+    files = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix in PACKAGE_SUFFIXES and "__pycache__" not in path.parts and path.is_file()
+    )
+    combined = hashlib.sha256()
+    for path in files:
+        combined.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        combined.update(hashes.digest(path).encode("ascii") + b"\n")
+    return f"{__version__}+{combined.hexdigest()[:16]}"
 
 
 def table_sources(project: Any, names: tuple[str, ...]) -> dict[str, Path | str]:

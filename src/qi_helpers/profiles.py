@@ -37,6 +37,7 @@ from qi_helpers.microsystems import (
     _timestamps,
     main_microsystem,
 )
+from qi_helpers.privacy import small_cell_label
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 OLDER_BANDS = ("65-79", "80+")
@@ -301,16 +302,31 @@ def _patterns(frame: pd.DataFrame, ms_names) -> tuple[pd.DataFrame, pd.DataFrame
     return chart, dow[["microsystem_id", "dimension", "category", "n", "share"]]
 
 
-def _top(mix: pd.DataFrame, dimension: str, k: int = 3, percent: bool = True) -> pd.Series:
+def _top(
+    mix: pd.DataFrame,
+    dimension: str,
+    k: int = 3,
+    percent: bool = True,
+    hide_below: int | None = None,
+) -> pd.Series:
+    """The ``k`` largest categories of a dimension per microsystem, as text with their share.
+
+    With ``hide_below``, a category of 1 to ``hide_below - 1`` shows ``(<hide_below)`` instead
+    of its share (small-cell policy).
+    """
     part = mix[mix["dimension"] == dimension].sort_values(
         ["microsystem_id", "n", "category"], ascending=[True, False, True]
     )
     part = part.groupby("microsystem_id").head(k)
-    text = part["category"].astype(str) + (
-        " (" + (100 * part["share"]).round().astype(int).astype(str) + "%)"
+    amount = (
+        (100 * part["share"]).round().astype(int).astype(str) + "%"
         if percent
-        else " (" + part["n"].round(1).astype(str) + ")"
+        else part["n"].round(1).astype(str)
     )
+    if hide_below is not None:
+        small = (part["n"] > 0) & (part["n"] < hide_below)
+        amount = amount.where(~small, small_cell_label(hide_below))
+    text = part["category"].astype(str) + " (" + amount + ")"
     return text.groupby(part["microsystem_id"]).agg(", ".join)
 
 
@@ -444,14 +460,59 @@ def profile(
 
 def _purpose_sentence(microsystem_id: str, row: pd.Series) -> str:
     kind = str(row["kind"]).replace("_", " ")
-    who = f"a panel of {row['panel_size']:,} patients"
-    if pd.notna(row["share_65_plus"]) and row["share_65_plus"] >= 0.5:
-        who += f", mostly older ({100 * row['share_65_plus']:.0f}% aged 65 or over)"
-    elif pd.notna(row["share_65_plus"]) and row["panel_size"]:
-        who += f" of all ages ({100 * row['share_65_plus']:.0f}% aged 65 or over)"
+    panel = row["panel_size"]
+    who = f"a panel of {panel:,} patients" if not isinstance(panel, str) else f"a panel of {panel}"
+    older = row["share_65_plus"]
+    if pd.notna(older) and older >= 0.5:
+        who += f", mostly older ({100 * older:.0f}% aged 65 or over)"
+    elif pd.notna(older) and panel:
+        who += f" of all ages ({100 * older:.0f}% aged 65 or over)"
     if row["leading_conditions"]:
         who += f"; leading conditions {row['leading_conditions']}"
     return f"{microsystem_id} ({kind}) does mainly {row['main_activities']} for {who}."
+
+
+def published_summary(profiles: Profiles, threshold: int = 11) -> pd.DataFrame:
+    """:attr:`Profiles.summary` as it may be published: small patient numbers hidden.
+
+    Parameters
+    ----------
+    profiles : Profiles
+        The result of :func:`profile`.
+    threshold : int
+        The project's ``publish.small_cell_threshold`` (11 by default, as in the CMS cell-size
+        policy): patient numbers from 1 to ``threshold - 1`` are not published.
+
+    Returns
+    -------
+    DataFrame
+        The summary with ``panel_size`` and ``patients_seen`` of 1 to ``threshold - 1`` shown
+        as ``"<threshold"`` (the columns become text); ``share_female`` and ``share_65_plus``
+        left empty when either side of the share stands for 1 to ``threshold - 1`` patients of
+        the panel; small leading conditions shown as ``"(<threshold)"`` instead of their
+        prevalence; and the ``purpose`` sentence rebuilt from these values. The numbers in
+        ``outputs/data/`` are not changed: only what a report shows.
+    """
+    if int(threshold) < 1:
+        raise DataError(f"published_summary: threshold must be 1 or more, found {threshold!r}.")
+    out = profiles.summary.copy()
+
+    def small(values: pd.Series) -> pd.Series:
+        return (values > 0) & (values < threshold)
+
+    panel = out["panel_size"].astype(float)
+    for column in ("share_female", "share_65_plus"):
+        count = (out[column] * panel).round()
+        out[column] = out[column].mask(small(count) | small(panel - count))
+    label = small_cell_label(threshold)
+    for column in ("panel_size", "patients_seen"):
+        values = out[column]
+        out[column] = values.astype(object).where(~small(values.astype(float)), label)
+    ids = out["microsystem_id"]
+    conditions = _top(profiles.mix, "condition", hide_below=threshold)
+    out["leading_conditions"] = ids.map(conditions).fillna("")
+    out["purpose"] = [_purpose_sentence(row["microsystem_id"], row) for _, row in out.iterrows()]
+    return out
 
 
 def mix_matrix(mix: pd.DataFrame, dimension: str) -> pd.DataFrame:

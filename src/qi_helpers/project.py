@@ -26,6 +26,10 @@ OUTPUT_WRITERS = {
     "membership_patients": "01",
     "membership_locations": "01",
     "merges": "01",
+    "profiles": "01",
+    "profile_summary": "01",
+    "declared_purity": "01",
+    "declared_differences": "01",
     "pilots": "02",
     "spread_plan": "04",
 }

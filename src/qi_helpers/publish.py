@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -29,6 +30,7 @@ import nbformat
 import pandas as pd
 
 from qi_helpers.errors import QIError
+from qi_helpers.plan import UPSTREAM_FILES, FileHashes
 from qi_helpers.privacy import (
     REDACTED,
     IdentifierScreen,
@@ -39,7 +41,7 @@ from qi_helpers.privacy import (
     inside,
     safe_filename,
 )
-from qi_helpers.project import Project
+from qi_helpers.project import OUTPUT_WRITERS, Project
 from qi_helpers.runner import FAILED_SUFFIX, WORKBOOKS
 
 #: Human titles of the workbooks, for page headers and the index.
@@ -677,6 +679,64 @@ def _sources(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
     ]
 
 
+def _recorded_parts(
+    project: Project, manifest: dict[str, Any], workbook: str, name: str, notebook: Path
+) -> dict[str, str] | None:
+    """The fingerprint the runner recorded when it made ``notebook`` (None when it recorded none).
+
+    ``qi run`` keeps, per task, the content digests of everything the task read when it last ran
+    successfully (``history`` in ``outputs/run.json``, see :func:`qi_helpers.plan.fingerprint`),
+    including the upstream tables under ``outputs/data/``. A skipped task keeps the fingerprint
+    of the run that made its notebook.
+    """
+    code = next((k for k, v in WORKBOOKS.items() if v == workbook), None)
+    if code is None:
+        return None
+    label = f"{code}:{name}" if code == "03" else code
+    entry = (manifest.get("history") or {}).get(label)
+    if not isinstance(entry, dict) or not isinstance(entry.get("parts"), dict):
+        return None
+    output = entry.get("output")
+    if output and output != project.relative(notebook):
+        return None
+    return {str(k): str(v) for k, v in entry["parts"].items()} or None
+
+
+def _upstream_label(project: Project, key: str) -> str:
+    """How a stale banner names an upstream table, e.g. ``the registry (workbook 01)``."""
+    path = Path(key)
+    if path.name == "registry.parquet":
+        return "the registry (workbook 01)"
+    if path.parent.name == project.results_dir.name:
+        return f"{key} (workbook 03)"
+    writer = OUTPUT_WRITERS.get(path.stem)
+    return f"{key} (workbook {writer})" if writer else key
+
+
+def _upstream_change(
+    project: Project, workbook: str, parts: dict[str, str], digest: Callable[[Path], str]
+) -> str:
+    """The first upstream table whose content differs from the recorded one (``""`` if none).
+
+    The tables compared are those recorded in ``parts`` and those the workbook reads now
+    (:data:`qi_helpers.plan.UPSTREAM_FILES`): a table that appeared or disappeared counts as a
+    change. ``digest`` gives a file's sha256 (as :class:`qi_helpers.plan.FileHashes` does).
+    """
+    code = next((k for k, v in WORKBOOKS.items() if v == workbook), "")
+    prefix = project.relative(project.data_dir) + "/"
+    current = {
+        project.relative(path): path
+        for pattern in UPSTREAM_FILES.get(code, ())
+        for path in sorted(project.data_dir.glob(pattern))
+    }
+    keys = sorted({k for k in parts if k.startswith(prefix)} | set(current))
+    for key in keys:
+        now = digest(current[key]) if key in current else "missing"
+        if parts.get(key, "missing") != now:
+            return f"{_upstream_label(project, key)} changed after this report was made"
+    return ""
+
+
 def _stale(
     project: Project,
     workbook: str,
@@ -684,12 +744,17 @@ def _stale(
     executed: nbformat.NotebookNode,
     recorded: dict[str, str] | None,
     current: dict[str, str],
+    parts: dict[str, str] | None = None,
+    digest: Callable[[Path], str] | None = None,
 ) -> str:
     """Why an executed notebook no longer matches what it was made from (``""`` if it does).
 
     Stale when the workbook's cells differ from the executed ones, when the input tables'
     content hashes differ from those the run recorded (or, when it recorded none, when an input
-    file is newer than the notebook), or when an upstream table under ``outputs/data/`` is newer.
+    file is newer than the notebook), or when an upstream table under ``outputs/data/`` differs
+    in content from the one the run recorded in ``parts`` (its fingerprint). Only when no
+    fingerprint was recorded (a notebook run by hand, a manifest of an older version) does a
+    newer upstream file count as a change.
     """
     source = project.workbooks_dir / f"{workbook}.ipynb"
     if source.is_file():
@@ -708,10 +773,15 @@ def _stale(
         for name, spec in (project.section("data").get("tables") or {}).items():
             if isinstance(spec, dict) and "path" in spec:
                 sources.append((f"input table {name}", project.path(spec["path"])))
-    if workbook != "01_identify_microsystems":
-        sources.append(("the registry (workbook 01)", project.data_dir / "registry.parquet"))
-    if workbook == "04_plan_spread":
-        sources.append(("the pilots (workbook 02)", project.data_dir / "pilots.parquet"))
+    if parts:
+        why = _upstream_change(project, workbook, parts, digest or FileHashes().digest)
+        if why:
+            return why
+    else:
+        if workbook != "01_identify_microsystems":
+            sources.append(("the registry (workbook 01)", project.data_dir / "registry.parquet"))
+        if workbook == "04_plan_spread":
+            sources.append(("the pilots (workbook 02)", project.data_dir / "pilots.parquet"))
     for why, path in sources:
         if path.is_file() and path.stat().st_mtime > made + 1:
             return f"{why} changed after this report was made"
@@ -769,6 +839,8 @@ def publish_site(
     ctx = _context(project)
     registry = _registry(project)
     manifest = _manifest(project)
+    # Upstream tables do not change while publishing: each is hashed once, not once per report.
+    digest = functools.cache(FileHashes(manifest.get("file_hashes")).digest)
     pages: list[Page] = []
     stale: dict[tuple[str, str], str] = {}
     written: set[Path] = set()
@@ -802,7 +874,10 @@ def publish_site(
                     "and linked from the index."
                 )
             else:
-                why = _stale(project, workbook, notebook, executed, recorded, ctx.hashes)
+                parts = _recorded_parts(project, manifest, workbook, name, notebook)
+                why = _stale(
+                    project, workbook, notebook, executed, recorded, ctx.hashes, parts, digest
+                )
                 if why:
                     stale[(workbook, name)] = why
                     banner = f"This report may be out of date: {why}. Run `qi run` again."

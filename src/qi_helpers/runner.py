@@ -1,7 +1,7 @@
 """Run the collection of workbooks: 01, then 02 and 03 once per microsystem, then 04, then publish.
 
 The plan is a graph (see :mod:`qi_helpers.plan`): a task starts when the tasks it depends on have
-finished, and is skipped when its workbook, parameters, inputs and the ``qi_helpers`` version are
+finished, and is skipped when its workbook, parameters, inputs and the ``qi_helpers`` code are
 unchanged since its last successful run. Notebooks are executed with papermill's Python API inside
 worker processes that keep a warm kernel (:mod:`qi_helpers.executors`): a local process pool, or a
 Dask cluster. Every output is written to a temporary file and renamed; each finished task is
@@ -34,6 +34,7 @@ from qi_helpers.plan import (
     fingerprint_key,
     imported_modules,
     input_hashes,
+    package_version,
 )
 from qi_helpers.privacy import inside, safe_filename
 from qi_helpers.project import Project
@@ -288,13 +289,11 @@ class _Decider:
     """Decides run or skip for a task from the manifest's history (shared by plan and run)."""
 
     def __init__(self, project: Project, manifest: dict[str, Any], force: bool) -> None:
-        from qi_helpers import __version__
-
         self.project = project
         self.history: dict[str, Any] = dict(manifest.get("history") or {})
         self.hashes = FileHashes(manifest.get("file_hashes"))
         self.force = force
-        self.version = __version__
+        self.version = package_version(self.hashes)
 
     def decide(self, task: Task) -> tuple[bool, str, dict[str, str]]:
         """``(run, reason, fingerprint parts)``."""

@@ -14,7 +14,7 @@ as row 2).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -35,6 +35,7 @@ __all__ = [
     "ContractError",
     "Problem",
     "inspect",
+    "require_columns",
     "validate",
 ]
 
@@ -237,6 +238,50 @@ def render_table(name: str, source: str, problems: Iterable[Problem]) -> str:
     for p in problems:
         lines.append(f"  - {p.level.upper()} {p.describe()}")
     return "\n".join(lines)
+
+
+#: The advice :func:`require_columns` gives unless told otherwise.
+COLUMNS_ADVICE = "Check the table's source (or the `columns:` mapping in parameters/project.yaml)."
+
+
+def require_columns(
+    table: pd.DataFrame,
+    columns: Sequence[str],
+    what: str,
+    *,
+    advice: str = COLUMNS_ADVICE,
+) -> None:
+    """Raise a :class:`~qi_helpers.errors.DataError` unless ``table`` has every one of ``columns``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table to check.
+    columns : sequence of str
+        The columns it must have.
+    what : str
+        The table's name as a reader knows it (``"results"``, ``"adoption"``), put first in
+        the message.
+    advice : str, keyword-only
+        What to do about it, the message's last sentence.
+
+    Raises
+    ------
+    DataError
+        Naming the table, the missing columns (in the order asked) and the columns found:
+        ``"<what>: missing column(s) a, b; found x, y. <advice>"``.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["a", "b"], "demo", advice="Add `b`.")
+    Traceback (most recent call last):
+    ...
+    qi_helpers.errors.DataError: demo: missing column(s) b; found a. Add `b`.
+    """
+    missing = list(dict.fromkeys(c for c in columns if c not in table.columns))
+    if missing:
+        found = ", ".join(map(str, table.columns)) or "no columns"
+        raise DataError(f"{what}: missing column(s) {', '.join(missing)}; found {found}. {advice}")
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -24,6 +24,10 @@ import numpy as np
 import pandas as pd
 
 from qi_helpers.errors import ConfigError, DataError
+from qi_helpers.schema import require_columns
+
+#: What to do when a table lacks a column (the end of :func:`require_columns`' error).
+_ADVICE = "Run the workbook that writes it again, or check the table's source."
 
 #: Weights of the candidate score (similarity to the pilots, readiness, projected impact).
 DEFAULT_WEIGHTS: dict[str, float] = {"similarity": 0.4, "readiness": 0.4, "impact": 0.2}
@@ -100,15 +104,6 @@ _CANDIDATE_COLUMNS = [
 ]
 
 
-def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{what}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table))}. "
-            "Run the workbook that writes it again, or check the table's source."
-        )
-
-
 # --- what is ready to spread ------------------------------------------------------------------
 
 
@@ -130,7 +125,9 @@ def successful_changes(results: pd.DataFrame) -> pd.DataFrame:
         any earlier adopters, the evidence for spreading it), ``measures`` (``;``-joined ids of the
         measures it improved), one row per change, sorted by change.
     """
-    _require(results, ["microsystem_id", "measure_id", "change", "verdict"], "results")
+    require_columns(
+        results, ["microsystem_id", "measure_id", "change", "verdict"], "results", advice=_ADVICE
+    )
     tested = results[results["change"].notna()]
     harmful = set(tested.loc[tested["verdict"] == "worsened", "change"])
     won = tested[(tested["verdict"] == "improved") & ~tested["change"].isin(harmful)]
@@ -335,7 +332,7 @@ def similarity(profiles: pd.DataFrame, reference: list[str]) -> pd.DataFrame:
     other (Levin, Peres & Wilmer, Markov Chains and Mixing Times, 2009, ch. 4). It equals
     ``sum(min(a_i, b_i))``, the overlap of the two mixes.
     """
-    _require(profiles, ["microsystem_id"], "profiles")
+    require_columns(profiles, ["microsystem_id"], "profiles", advice=_ADVICE)
     table = profiles.set_index("microsystem_id")
     mix_of = {c: str(c).split(":", 1)[0] for c in table.columns if ":" in str(c)}
     out = pd.DataFrame(index=table.index)
@@ -382,7 +379,9 @@ def measure_levels(
         per period: cases, or patient-days for rates; NaN for pre-aggregated points) and
         ``n_periods``.
     """
-    _require(series, ["microsystem_id", "measure_id", "period", "value"], "series")
+    require_columns(
+        series, ["microsystem_id", "measure_id", "period", "value"], "series", advice=_ADVICE
+    )
     if recent_periods < 1:
         raise ConfigError(f"recent_periods must be at least 1, found {recent_periods}.")
     multiply = measures.set_index("measure_id").get("multiply")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qi_helpers.errors import DataError
+from qi_helpers.schema import require_columns
 
 _CASE_CHARTS = {"xbar", "s"}
 _RATIO_CHARTS = {"p", "pp", "u", "up"}
@@ -50,20 +50,11 @@ _SUSTAIN_COLUMNS = [
 ]
 
 
-def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{what}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table))}. "
-            "Check the table's source (or the `columns:` mapping in parameters/project.yaml)."
-        )
-
-
 def _log(adoption: pd.DataFrame | None) -> pd.DataFrame:
     """The adoption log with dates, first adoption per change and microsystem (empty if None)."""
     if adoption is None:
         adoption = pd.DataFrame(columns=["microsystem_id", "change", "adopted"])
-    _require(adoption, ["microsystem_id", "change", "adopted"], "adoption")
+    require_columns(adoption, ["microsystem_id", "change", "adopted"], "adoption")
     log = adoption.assign(adopted=pd.to_datetime(adoption["adopted"]))
     log = log.sort_values(["change", "adopted", "microsystem_id"], kind="stable")
     return log.drop_duplicates(["change", "microsystem_id"]).reset_index(drop=True)
@@ -95,7 +86,7 @@ def adoption_curve(adoption: pd.DataFrame | None, spread_plan: pd.DataFrame) -> 
         the teams that had already adopted. Every change starts with an ``actual`` row of 0 at
         its first adoption or wave start.
     """
-    _require(
+    require_columns(
         spread_plan, ["change", "microsystem_id", "wave", "wave_start", "wave_end"], "spread plan"
     )
     log = _log(adoption)
@@ -393,8 +384,8 @@ def sustain(
       honest: a modest gain needs weeks of data to show on a chart).
     - ``too little data``: fewer than ``min_points`` baseline points or 3 points after adoption.
     """
-    _require(measure_ids, ["change", "measure_id"], "measure_ids")
-    _require(measures, ["measure_id", "name", "chart", "improvement"], "measures")
+    require_columns(measure_ids, ["change", "measure_id"], "measure_ids")
+    require_columns(measures, ["measure_id", "name", "chart", "improvement"], "measures")
     log = _log(adoption)
     catalogue = measures.set_index("measure_id")
     rows: list[dict] = []

@@ -173,8 +173,9 @@ def profile_cards(
     *,
     max_cards: int = 60,
     interactive: bool = True,
+    small_cell_threshold: int = 11,
 ) -> Any:
-    """Show the 5 Ps card of every microsystem (:func:`qi_helpers.figures.plot_profile_card`).
+    """Show the 5 Ps card of every microsystem.
 
     Parameters
     ----------
@@ -187,30 +188,38 @@ def profile_cards(
     interactive : bool
         In JupyterLab, a drop-down chooses one card (the first to start with) or all of them;
         False in batch runs: all cards.
+    small_cell_threshold : int
+        On the HTML cards (the published ones), patient numbers from 1 to this minus 1 show as
+        ``"<threshold"`` (``publish.small_cell_threshold``).
 
     Returns
     -------
     object
-        In batch, a :class:`Shown` of the cards. Interactively, the
-        :func:`qi_helpers.widgets.explorer` box with a ``Dropdown`` of the microsystems.
+        In batch, a :class:`Shown` of the cards as HTML (:func:`qi_helpers.profile_cards.
+        cards_html`: a few KB a card, the numbers as text, the run chart as a small SVG).
+        Interactively, the :func:`qi_helpers.widgets.explorer` box with a ``Dropdown`` of the
+        microsystems: one microsystem's card is drawn by
+        :func:`qi_helpers.figures.plot_profile_card`, "(all)" shows the HTML cards.
     """
-    from IPython.display import Markdown
+    from IPython.display import HTML, Markdown
 
     from qi_helpers.figures import plot_profile_card
+    from qi_helpers.profile_cards import cards_html
 
     ids = list(microsystem_ids or sorted(profiles.summary["microsystem_id"]))
     everything = "(all)"
 
     def render(microsystem: str) -> Shown:
-        chosen = ids if microsystem == everything else [microsystem]
-        note = None
+        if microsystem != everything:
+            return Shown(plot_profile_card(profiles, microsystem))
+        chosen, note = ids, None
         if len(chosen) > max_cards:
             note = Markdown(
                 f"Showing the first {max_cards} of {len(chosen)} cards; pass "
                 "`microsystem_ids` (or `max_cards`) to see others."
             )
             chosen = chosen[:max_cards]
-        return Shown(note, *(plot_profile_card(profiles, ms) for ms in chosen))
+        return Shown(note, HTML(cards_html(profiles, chosen, threshold=small_cell_threshold)))
 
     if not interactive:
         return render(everything)

@@ -1,0 +1,606 @@
+"""The 5 Ps profile card of a microsystem as light, accessible HTML (workbook 01's reports).
+
+A card drawn as a picture weighs about 60 KB; a report of a health system with a hundred
+microsystems would take megabytes. As HTML a card weighs a few KB, whatever the number of
+microsystems, and reads better: every number is text (searchable, copyable, read aloud by a
+screen reader), the mixes are small tables with CSS bars, and the weekly run chart is a small SVG.
+
+The SVG is embedded as an image (``<img src="data:image/svg+xml;base64,...">``) with its
+description in words as ``alt`` text: the published page keeps inline images but escapes tags
+outside its allow-list (:func:`qi_helpers.privacy.clean_html`, which has no ``<svg>``), and an
+SVG loaded as an image can run no script. The run chart draws the numbers of
+:attr:`qi_helpers.profiles.Profiles.weekly` as they are (the ``qic`` result: ``y``, ``cl``, the
+runs analysis) and colours the points that :func:`qi_helpers.spc.signals` flags, as
+:func:`qi_helpers.charts.plot_qic` does.
+
+Every value that comes from data is HTML-escaped (:func:`qi_helpers.privacy.escape`). Cards hold
+counts, shares and mixes only: no patient or staff identifier. Patient numbers follow the
+publishing policy on small cells (``publish.small_cell_threshold``, 11 by default, as in the CMS
+cell-size policy): a panel, an age band or a condition of 1 to 10 patients shows as ``<11``
+rather than as a count or a share of the panel (from which the count would follow), and when one
+age band is hidden the next smallest is hidden too (``*``), so that it cannot be recovered as the
+panel minus the others. The shares female and aged 65 or over are left out when either side
+holds 1 to 10 patients.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from qi_helpers.charts import POINT_COLOURS
+from qi_helpers.errors import DataError
+from qi_helpers.privacy import COMPLEMENTARY_LABEL, escape, small_cell_label
+from qi_helpers.profiles import published_summary
+
+__all__ = [
+    "CARD_CSS",
+    "card_facts",
+    "card_html",
+    "cards_html",
+    "duration_text",
+    "profile_row",
+    "run_chart_description",
+    "run_chart_svg",
+    "small_cells",
+]
+
+#: The one style block of the cards: class names start with ``qi-card`` and every rule is
+#: scoped to a card, so it looks the same in JupyterLab and in the published page.
+CARD_CSS = """
+.qi-cards{display:grid;gap:1rem;margin:.5rem 0}
+.qi-card{border:1px solid #d9e2ec;border-radius:6px;padding:.6rem .9rem;max-width:68rem;
+break-inside:avoid}
+.qi-card h4.qi-card-title{margin:0 0 .3rem;font-size:1rem;line-height:1.3}
+.qi-card ul.qi-card-facts{margin:0 0 .5rem;padding-left:1.1rem;font-size:.85rem}
+.qi-card ul.qi-card-facts li{max-width:none;margin:.1rem 0}
+.qi-card-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(11rem,1fr));
+gap:.5rem 1rem}
+.qi-card figure{margin:0}
+.qi-card figcaption{font-weight:600;font-size:.8rem;margin-bottom:.1rem}
+.qi-card .qi-card-wide{grid-column:1/-1}
+.qi-card p.qi-card-note{font-size:.8rem;margin:.1rem 0;max-width:none}
+.qi-card table.qi-card-mix{width:100%;margin:0;font-size:.78rem;border-collapse:collapse;
+table-layout:auto;color:inherit}
+.qi-card .qi-card-mix th,.qi-card .qi-card-mix td{padding:.05rem .3rem;border:0;
+text-align:left;vertical-align:middle;font-weight:400;background:none;line-height:1.35}
+.qi-card .qi-card-mix thead th{font-size:.72rem;opacity:.8}
+.qi-card .qi-card-mix tbody tr:nth-child(n){background:none}
+.qi-card .qi-card-mix td:nth-child(2){text-align:right;white-space:nowrap}
+.qi-card .qi-card-mix td:last-child{width:40%}
+.qi-card-mix td span{display:block;height:.6rem;background:#0072B2}
+.qi-card-fte td span{background:#009E73}
+.qi-card-ages td span{background:#E69F00}
+.qi-card-conditions td span{background:#D55E00}
+.qi-card-days td span{background:#56B4E9}
+.qi-card img.qi-card-run{display:block;width:100%;max-width:44rem;height:auto}
+.qi-card details{font-size:.78rem}
+"""
+
+#: Patient counts from 1 to this minus 1 are not shown (``publish.small_cell_threshold``).
+DEFAULT_THRESHOLD = 11
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MEDIAN_COLOUR = "#6E6E6E"  # the centre line of qi_helpers.charts
+_SVG_BOX = (1200, 260)  # drawn at twice the size it is shown
+_SVG_MARGIN = (80, 16, 16, 36)  # left, right, top, bottom
+
+
+def _number(value: float, decimals: int = 1) -> str:
+    """``312`` for whole numbers, else ``105.5`` (thousands separated)."""
+    value = float(value)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.{decimals}f}"
+
+
+def _percent(share: float) -> str:
+    return "?" if pd.isna(share) else f"{100 * share:.0f}%"
+
+
+def _day(when: object) -> str:
+    """``1 Jan 2024`` (no platform-specific ``strftime`` flag)."""
+    when = pd.Timestamp(when)
+    return f"{when.day} {when:%b %Y}"
+
+
+def _is_small(count: float, threshold: int) -> bool:
+    """A patient count the small-cell policy hides: from 1 to ``threshold - 1``."""
+    return pd.notna(count) and 0 < count < threshold
+
+
+def _count_text(count: object) -> str:
+    """A published count: ``1,707``, or the small-cell label it already is (``<11``)."""
+    return count if isinstance(count, str) else f"{int(count):,}"
+
+
+def small_cells(counts: pd.Series, threshold: int, *, partition: bool) -> pd.Series:
+    """What each count of a one-way table shows under the small-cell policy.
+
+    Parameters
+    ----------
+    counts : Series
+        Patient counts, one per category.
+    threshold : int
+        Counts from 1 to ``threshold - 1`` are hidden (``"<threshold"``).
+    partition : bool
+        True when the categories split a total that is shown (age bands of a panel): if only
+        one count is hidden, the smallest other non-zero count is hidden too (``"*"``), or the
+        hidden one would be the total minus the rest.
+
+    Returns
+    -------
+    Series
+        ``""`` where the count may be shown, else the label shown instead.
+    """
+    shown = pd.Series("", index=counts.index, dtype=object)
+    small = counts.apply(lambda n: _is_small(n, threshold))
+    shown[small] = small_cell_label(threshold)
+    if partition and small.sum() == 1:
+        others = counts[~small & (counts > 0)]
+        if len(others):
+            shown[others.idxmin()] = COMPLEMENTARY_LABEL
+    return shown
+
+
+def duration_text(minutes: float) -> str:
+    """A time between two steps in words: ``45 min``, ``5 h`` or ``3 days`` (``?`` if unknown).
+
+    Parameters
+    ----------
+    minutes : float
+        Minutes, possibly missing.
+
+    Returns
+    -------
+    str
+    """
+    if pd.isna(minutes):
+        return "?"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.0f} h" if minutes < 72 * 60 else f"{minutes / 1440:.0f} days"
+
+
+def profile_row(profiles, microsystem_id: str) -> pd.Series:
+    """One microsystem's row of :attr:`Profiles.summary`.
+
+    Parameters
+    ----------
+    profiles : qi_helpers.profiles.Profiles
+    microsystem_id : str
+
+    Returns
+    -------
+    Series
+        Indexed by the summary's columns (``microsystem_id`` as the series name).
+
+    Raises
+    ------
+    DataError
+        No profile for ``microsystem_id``.
+    """
+    summary = profiles.summary.set_index("microsystem_id")
+    if microsystem_id not in summary.index:
+        raise DataError(
+            f"no profile for microsystem {microsystem_id!r}; known: "
+            f"{', '.join(summary.index[:10])}{' ...' if len(summary) > 10 else ''}."
+        )
+    return summary.loc[microsystem_id]
+
+
+def _published_row(profiles, microsystem_id: str, threshold: int) -> pd.Series:
+    """One microsystem's row of :func:`qi_helpers.profiles.published_summary`."""
+    own = dataclasses.replace(
+        profiles,
+        summary=profiles.summary[profiles.summary["microsystem_id"] == microsystem_id],
+        mix=profiles.mix[profiles.mix["microsystem_id"] == microsystem_id],
+    )
+    return published_summary(own, threshold).iloc[0]
+
+
+def card_facts(
+    profiles, microsystem_id: str, *, threshold: int = DEFAULT_THRESHOLD
+) -> list[tuple[str, str]]:
+    """The card's summary in words, one plain-text sentence per P (not escaped).
+
+    Parameters
+    ----------
+    profiles : qi_helpers.profiles.Profiles
+    microsystem_id : str
+    threshold : int
+        Patient numbers from 1 to ``threshold - 1`` are not shown (see the module notes).
+
+    Returns
+    -------
+    list of (str, str)
+        ``(P, sentence)`` for Purpose, Patients, Professionals, Processes and Patterns, from
+        :attr:`Profiles.summary` and the three most frequent steps of
+        :attr:`Profiles.processes`.
+    """
+    raw = profile_row(profiles, microsystem_id)
+    row = _published_row(profiles, microsystem_id, threshold)
+    patients = f"a panel of {_count_text(row['panel_size'])} patients"
+    hidden = []
+    for column, words in (("share_female", "female"), ("share_65_plus", "aged 65 or over")):
+        if pd.notna(row[column]):
+            patients += f", {_percent(row[column])} {words}"
+        elif pd.notna(raw[column]):
+            hidden.append(words)
+    if hidden:
+        patients += f" (share {' and '.join(hidden)} not shown: small numbers)"
+    professionals = (
+        f"{row['n_core_staff']} core staff, {row['n_floating_staff']} floating; "
+        f"{row['fte']:.1f} FTE" + (f" ({row['role_mix']})" if row["role_mix"] else "")
+    )
+    processes = profiles.processes
+    steps = processes[processes["microsystem_id"] == microsystem_id].head(3)
+    flow = "; ".join(
+        f"{s.from_activity} -> {s.to_activity} ({100 * s.share:.0f}% of steps, median "
+        f"{duration_text(s.median_minutes)} apart)"
+        for s in steps.itertuples()
+    )
+    patterns = "no weekly data"
+    if pd.notna(row["weekly_median"]):
+        patterns = (
+            f"median {_number(row['weekly_median'])} activities a week (from "
+            f"{_number(row['weekly_min'])} to {_number(row['weekly_max'])}); busiest day "
+            f"{row['busiest_day']}, {_percent(row['weekend_share'])} at weekends"
+        )
+    return [
+        ("Purpose", str(row["purpose"])),  # rebuilt without small numbers
+        ("Patients", patients + "."),
+        ("Professionals", professionals + "."),
+        ("Processes", "Steps within an encounter: " + (flow or "none recorded") + "."),
+        ("Patterns", patterns[0].upper() + patterns[1:] + "."),
+    ]
+
+
+# ---- the weekly run chart --------------------------------------------------------------------
+
+
+def _runs_reason(part: pd.Series) -> str:
+    """Why one part of a run chart shows non-random variation, from its runs analysis."""
+    reasons = []
+    if pd.notna(part.get("longest_run")) and part["longest_run"] > part["longest_run_max"]:
+        reasons.append(
+            f"a run of {part['longest_run']} weeks on one side of the median (at most "
+            f"{part['longest_run_max']} expected by chance)"
+        )
+    if pd.notna(part.get("n_crossings")) and part["n_crossings"] < part["n_crossings_min"]:
+        reasons.append(
+            f"{part['n_crossings']} crossings of the median (at least "
+            f"{part['n_crossings_min']} expected)"
+        )
+    return " and ".join(reasons) or "a runs signal"
+
+
+def run_chart_description(chart: pd.DataFrame) -> str:
+    """The weekly run chart in words: the chart's ``alt`` text and the note under it.
+
+    Parameters
+    ----------
+    chart : DataFrame
+        One microsystem's rows of :attr:`Profiles.weekly` (a ``qic`` run chart).
+
+    Returns
+    -------
+    str
+        For example "Run chart of weekly activities, 104 weeks from 1 Jan 2024 to 22 Dec 2025:
+        median 312, from 250 to 380; no non-random variation."
+    """
+    y = chart["y"].dropna()
+    if y.empty:
+        return "Run chart of weekly activities: no weekly data."
+    first, last = chart["x"].iloc[0], chart["x"].iloc[-1]
+    parts = chart.drop_duplicates("part", keep="last")
+    medians = ", ".join(_number(cl) for cl in parts["cl"])
+    signalling = parts[parts["runs_signal"].astype(bool)] if "runs_signal" in parts else parts[:0]
+    verdict = (
+        "non-random variation: " + "; ".join(_runs_reason(p) for _, p in signalling.iterrows())
+        if len(signalling)
+        else "no non-random variation"
+    )
+    return (
+        f"Run chart of weekly activities, {len(y)} weeks from {_day(first)} to "
+        f"{_day(last)}: median{'s' if len(parts) > 1 else ''} {medians}, from "
+        f"{_number(y.min())} to {_number(y.max())}; {verdict}."
+    )
+
+
+def _scale(values: np.ndarray, low: float, high: float, out_low: float, out_high: float):
+    span = high - low or 1.0
+    return out_low + (values - low) / span * (out_high - out_low)
+
+
+def _points(xs: np.ndarray, ys: np.ndarray) -> str:
+    return " ".join(f"{x:.0f},{y:.0f}" for x, y in zip(xs, ys, strict=True))
+
+
+def _marker(name: str, radius: int, fill: str, stroke: str = "none") -> str:
+    size = 2 * radius + 2
+    return (
+        f'<marker id="{name}" markerWidth="{size}" markerHeight="{size}" refX="{size / 2:g}" '
+        f'refY="{size / 2:g}" markerUnits="userSpaceOnUse"><circle cx="{size / 2:g}" '
+        f'cy="{size / 2:g}" r="{radius}" fill="{fill}" stroke="{stroke}"/></marker>'
+    )
+
+
+def _dots(name: str, xs: np.ndarray, ys: np.ndarray, *, line: str = "none", series: str) -> str:
+    """A polyline with a marker on every vertex: one dot per point, a few bytes each."""
+    ends = f'marker-start="url(#{name})" marker-mid="url(#{name})" marker-end="url(#{name})"'
+    width = ' stroke-width="2"' if line != "none" else ""
+    return (
+        f'<polyline data-series="{series}" fill="none" stroke="{line}"{width} {ends} '
+        f'points="{_points(xs, ys)}"/>'
+    )
+
+
+def run_chart_svg(chart: pd.DataFrame) -> str:
+    """A small SVG of one microsystem's weekly run chart.
+
+    Parameters
+    ----------
+    chart : DataFrame
+        One microsystem's rows of :attr:`Profiles.weekly` (``x``, ``y``, ``cl``, ``part``, the
+        runs analysis), in week order.
+
+    Returns
+    -------
+    str
+        An SVG document (``role="img"``, its ``<title>`` the short description "Run chart of
+        weekly activities"; :func:`run_chart_description` says the rest in words): the weekly
+        values as a line with one dot per week with a value (the polyline ``data-series="y"``),
+        the median of each part as a dashed line, the points flagged by
+        :func:`qi_helpers.spc.signals` (Anhoej rules) in the colours of
+        :func:`qi_helpers.charts.plot_qic` (a polyline without a line per point type,
+        ``data-series`` the type), and the range of the values and of the weeks as
+        text. Drawn in a 1200 x 260 box shown at 600 x 130, so that whole-number coordinates
+        are precise enough.
+    """
+    from qi_helpers.spc import signals
+
+    width, height = _SVG_BOX
+    left, right, top, bottom = _SVG_MARGIN
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width // 2}" height="{height // 2}" '
+        f'viewBox="0 0 {width} {height}" role="img"><title>Run chart of weekly activities</title>'
+    )
+    chart = chart.reset_index(drop=True)
+    y = chart["y"].to_numpy(dtype=float)
+    keep = ~np.isnan(y)
+    if not keep.any():
+        return head + "</svg>"
+    cl = chart["cl"].to_numpy(dtype=float)
+    low = float(np.nanmin(np.concatenate([y, cl])))
+    high = float(np.nanmax(np.concatenate([y, cl])))
+    xs = _scale(np.arange(len(chart), dtype=float), 0, max(len(chart) - 1, 1), left, width - right)
+    ys = _scale(y, low, high, height - bottom, top)
+    cls = _scale(cl, low, high, height - bottom, top)
+    kinds = signals(chart, rules="anhoej").points["point_type"].to_numpy()
+    special = [kind for kind in POINT_COLOURS if kind != "common_cause" and (kinds == kind).any()]
+    markers = [_marker("w", 3, "#000")] + [
+        _marker(f"s{i}", 6, POINT_COLOURS[kind], "#fff") for i, kind in enumerate(special)
+    ]
+    body = ["<defs>" + "".join(markers) + "</defs>"]
+    part = chart["part"].to_numpy()
+    for p in pd.unique(part):
+        at = np.flatnonzero(part == p)
+        body.append(
+            f'<line x1="{xs[at[0]]:.0f}" x2="{xs[at[-1]]:.0f}" y1="{cls[at[0]]:.0f}" '
+            f'y2="{cls[at[0]]:.0f}" stroke="{_MEDIAN_COLOUR}" stroke-width="2" '
+            'stroke-dasharray="10 6"/>'
+        )
+    body.append(_dots("w", xs[keep], ys[keep], line="#000", series="y"))
+    for i, kind in enumerate(special):
+        at = keep & (kinds == kind)
+        body.append(_dots(f"s{i}", xs[at], ys[at], series=kind))
+    first, last = _day(chart["x"].iloc[0]), _day(chart["x"].iloc[-1])
+    body.append(
+        '<g font-family="sans-serif" font-size="20" fill="#52606d">'
+        f'<text x="{left - 8}" y="{top + 16}" text-anchor="end">{_number(high)}</text>'
+        f'<text x="{left - 8}" y="{height - bottom}" text-anchor="end">{_number(low)}</text>'
+        f'<text x="{left}" y="{height - 6}">{first}</text>'
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end">{last}</text>'
+        "</g>"
+    )
+    return head + "".join(body) + "</svg>"
+
+
+# ---- the card --------------------------------------------------------------------------------
+
+
+def _mix_row(category: object, amount: float, largest: float, value: str, hidden: str = "") -> str:
+    """A table row: the category, its share (or FTE) as text, and a bar scaled to the largest.
+
+    ``hidden`` is the small-cell label shown instead of the value (then no bar is drawn).
+    """
+    if hidden:
+        text, width = hidden, 0.0
+    else:
+        text = _percent(amount) if value == "share" else f"{amount:.1f}"
+        width = 0.0 if pd.isna(amount) else 100 * amount / largest
+    return (
+        f'<tr><th scope="row">{escape(category)}</th><td>{escape(text)}</td>'
+        f'<td><span style="width:{width:.0f}%"></span></td></tr>'
+    )
+
+
+def _mix_table(
+    mix: pd.DataFrame,
+    caption: str,
+    heading: str,
+    css: str,
+    *,
+    top: int | None = 6,
+    value: str = "share",
+    order: Sequence[str] | None = None,
+    threshold: int | None = None,
+    partition: bool = False,
+) -> str:
+    """One mix as a figure: a caption and a table of category, value and a CSS bar.
+
+    With a ``threshold`` (patient mixes), small counts show as labels (:func:`small_cells`).
+    """
+    if order is not None:
+        part = mix.set_index("category").reindex(order).fillna({"n": 0.0, "share": 0.0})
+        part = part.reset_index()
+    else:
+        part = mix.sort_values(["n", "category"], ascending=[False, True])
+        part = part.head(top) if top else part
+    if part.empty:
+        body = '<p class="qi-card-note">No data.</p>'
+    else:
+        hidden = pd.Series("", index=part.index, dtype=object)
+        if threshold is not None:
+            hidden = small_cells(part["n"], threshold, partition=partition)
+        largest = float(part.loc[hidden == "", value].max()) if (hidden == "").any() else 1.0
+        largest = largest or 1.0
+        rows = "".join(
+            _mix_row(r.category, r.share if value == "share" else r.n, largest, value, label)
+            for r, label in zip(part.itertuples(), hidden, strict=True)
+        )
+        body = (
+            f'<table class="qi-card-mix {css}"><thead><tr><th scope="col">{escape(heading[0])}'
+            f'</th><th scope="col" colspan="2">{escape(heading[1])}</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>"
+        )
+    return f"<figure><figcaption>{escape(caption)}</figcaption>{body}</figure>"
+
+
+def _run_chart_figure(chart: pd.DataFrame) -> str:
+    description = run_chart_description(chart)
+    if chart["y"].isna().all():
+        return (
+            '<figure class="qi-card-wide"><figcaption>Patterns: activities a week</figcaption>'
+            f'<p class="qi-card-note">{escape(description)}</p></figure>'
+        )
+    source = base64.b64encode(run_chart_svg(chart).encode("utf-8")).decode("ascii")
+    width, height = _SVG_BOX[0] // 2, _SVG_BOX[1] // 2
+    values = ", ".join(_number(v) for v in chart["y"].dropna())
+    return (
+        '<figure class="qi-card-wide"><figcaption>Patterns: activities a week (run chart; '
+        "dashed line: the median; coloured points: non-random variation)</figcaption>"
+        f'<img class="qi-card-run" src="data:image/svg+xml;base64,{source}" '
+        f'alt="{escape(description)}" width="{width}" height="{height}">'
+        f'<p class="qi-card-note">{escape(description)}</p>'
+        "<details><summary>The weekly values</summary>"
+        f'<p class="qi-card-note qi-card-values">{escape(values)}</p></details></figure>'
+    )
+
+
+def card_html(profiles, microsystem_id: str, *, threshold: int = DEFAULT_THRESHOLD) -> str:
+    """One microsystem's 5 Ps card as an HTML fragment (without the style block).
+
+    Parameters
+    ----------
+    profiles : qi_helpers.profiles.Profiles
+        The result of :func:`qi_helpers.profiles.profile`.
+    microsystem_id : str
+        Which microsystem.
+    threshold : int
+        Patient numbers from 1 to ``threshold - 1`` show as ``"<threshold"`` (the project's
+        ``publish.small_cell_threshold``; see the module notes).
+
+    Returns
+    -------
+    str
+        A ``<div class="qi-card">``: a heading (id and name), the summary in words
+        (:func:`card_facts`), then tables with CSS bars for the activity mix, FTE by role, age
+        bands and leading conditions (% of the panel) and the day-of-week mix, and the weekly
+        run chart (:func:`run_chart_svg`) with its description and values as text.
+
+    Raises
+    ------
+    DataError
+        No profile for ``microsystem_id``.
+    """
+    row = profile_row(profiles, microsystem_id)
+    name = row.get("name")
+    title = f"{microsystem_id}: {name if isinstance(name, str) and name else row['kind']}"
+    facts = "".join(
+        f"<li><b>{p}</b>: {escape(text)}</li>"
+        for p, text in card_facts(profiles, microsystem_id, threshold=threshold)
+    )
+    mix = profiles.mix[profiles.mix["microsystem_id"] == microsystem_id]
+    dimension = mix["dimension"]
+    ages = mix[(dimension == "age_band") & (mix["category"] != "unknown")]
+    panel = (
+        published_summary(profiles, threshold)
+        .set_index("microsystem_id")
+        .at[microsystem_id, "panel_size"]
+    )
+    panels = [
+        _mix_table(
+            mix[dimension == "activity"],
+            "Purpose: main activities",
+            ("activity", "% of activities"),
+            "qi-card-activities",
+        ),
+        _mix_table(
+            mix[dimension == "role_fte"],
+            f"Professionals: FTE by role ({row['fte']:.1f} FTE)",
+            ("role", "FTE"),
+            "qi-card-fte",
+            value="n",
+        ),
+        _mix_table(
+            ages,
+            f"Patients: age bands (panel of {_count_text(panel)})",
+            ("age band", "% of panel"),
+            "qi-card-ages",
+            order=sorted(ages["category"]),
+            threshold=threshold,
+            partition=True,
+        ),
+        _mix_table(
+            mix[dimension == "condition"],
+            "Patients: leading conditions",
+            ("condition", "% of panel"),
+            "qi-card-conditions",
+            top=5,
+            threshold=threshold,
+        ),
+        _mix_table(
+            mix[dimension == "day_of_week"],
+            "Patterns: day of the week",
+            ("day", "% of activities"),
+            "qi-card-days",
+            order=DAYS,
+        ),
+        _run_chart_figure(profiles.weekly[profiles.weekly["facet1"] == microsystem_id]),
+    ]
+    return (
+        f'<div class="qi-card" role="group" aria-label="{escape(title)}">'
+        f'<h4 class="qi-card-title">{escape(title)}</h4>'
+        f'<ul class="qi-card-facts">{facts}</ul>'
+        f'<div class="qi-card-grid">{"".join(panels)}</div></div>'
+    )
+
+
+def cards_html(
+    profiles,
+    microsystem_ids: Sequence[str] | None = None,
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+) -> str:
+    """The 5 Ps cards of several microsystems, with their one style block.
+
+    Parameters
+    ----------
+    profiles : qi_helpers.profiles.Profiles
+    microsystem_ids : sequence of str, optional
+        Which cards, in this order (default: every microsystem, by id).
+    threshold : int
+        Patient numbers from 1 to ``threshold - 1`` are not shown (:func:`card_html`).
+
+    Returns
+    -------
+    str
+        ``<style>`` (:data:`CARD_CSS`) followed by a ``<div class="qi-cards">`` of
+        :func:`card_html` cards; a few KB per card.
+    """
+    ids = list(microsystem_ids or sorted(profiles.summary["microsystem_id"]))
+    cards = "".join(card_html(profiles, ms, threshold=threshold) for ms in ids)
+    return f'<style>{CARD_CSS.strip()}</style><div class="qi-cards">{cards}</div>'
