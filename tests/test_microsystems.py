@@ -324,3 +324,30 @@ def test_planted_teams_are_recovered_on_the_medium_demo():
     planted = truth[truth["main"]].set_index("staff_id")["microsystem_id"]
     assert adjusted_rand_index(main_microsystem(result.staff), planted) >= 0.9
     assert set(result.registry["microsystem_id"]) == set(truth["microsystem_id"])
+
+
+def test_the_published_registry_hides_small_patient_counts(identified):
+    import re
+
+    from qi_helpers.microsystems import published_registry
+
+    registry = identified.registry
+    counts = [int(n) for text in registry["linked_microsystems"] for n in
+              re.findall(r"\((\d+) patients\)", text)]  # fmt: skip
+    small = sum(0 < n < 11 for n in counts)
+    assert small > 0, "the demo has neighbours sharing fewer than 11 patients"
+    shown = published_registry(registry)
+    text = " ".join(shown["linked_microsystems"])
+    assert all(int(n) >= 11 for n in re.findall(r"\((\d+) patients\)", text))
+    assert text.count("(<11 patients)") == small
+    assert shown["microsystem_id"].equals(registry["microsystem_id"])
+    # patients seen: hidden only when small (a threshold above the smallest shows it)
+    least = int(registry["n_patients"].min())
+    hidden = published_registry(registry, least + 1)
+    assert (hidden["n_patients"] == f"<{least + 1}").sum() == (
+        registry["n_patients"] == least
+    ).sum()
+    assert published_registry(registry, 1).equals(registry), "threshold 1 hides nothing"
+    assert "n_patients" in registry and registry["n_patients"].dtype.kind == "i", "not modified"
+    with pytest.raises(DataError, match="threshold"):
+        published_registry(registry, 0)

@@ -186,6 +186,19 @@ def test_organisation_reports_are_under_1_mb(demo_site):
             assert page.stat().st_size < 1_000_000, page.name
 
 
+def test_the_identification_report_shows_no_small_patient_count(demo_site):
+    # The demo has neighbouring microsystems that share 1 to 10 patients (the registry under
+    # outputs/data/ keeps those counts); the published page shows them as "<11".
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    kept = " ".join(registry["linked_microsystems"])
+    assert any(0 < int(n) < 11 for n in re.findall(r"\((\d+) patients\)", kept))
+    text = (site / "01_identify_microsystems" / "01_identify_microsystems.html").read_text("utf-8")
+    shown = [int(n) for n in re.findall(r"\((\d+) patients\)", text)]
+    assert shown and min(shown) >= 11
+    assert "(&lt;11 patients)" in text
+
+
 def test_profile_cards_are_light_html_with_a_drawn_run_chart(demo_site, browser):
     root, site = demo_site
     registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")

@@ -50,7 +50,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from qi_helpers.errors import DataError, format_rows
-from qi_helpers.privacy import safe_filename
+from qi_helpers.privacy import safe_filename, small_cell_label
 
 ACTIVITY_COLUMNS = ("timestamp", "patient_id", "staff_id", "activity", "location")
 
@@ -808,6 +808,46 @@ def identify(
         },
     )
     return result
+
+
+def published_registry(registry: pd.DataFrame, threshold: int = 11) -> pd.DataFrame:
+    """The registry as it may be published: small patient counts hidden.
+
+    Parameters
+    ----------
+    registry : DataFrame
+        :attr:`Identification.registry` (or ``outputs/data/registry.parquet``).
+    threshold : int
+        The project's ``publish.small_cell_threshold`` (11 by default, as in the CMS cell-size
+        policy).
+
+    Returns
+    -------
+    DataFrame
+        A copy in which ``n_patients`` from 1 to ``threshold - 1`` shows as ``"<threshold"``
+        (the column becomes text) and the shared-patient counts in ``linked_microsystems``
+        (``"RIV-PC3 (9 patients)"``) from 1 to ``threshold - 1`` show as ``"(<threshold
+        patients)"``. The registry under ``outputs/data/`` keeps the counts.
+    """
+    if int(threshold) < 1:
+        raise DataError(f"published_registry: threshold must be 1 or more, found {threshold!r}.")
+    out = registry.copy()
+    label = small_cell_label(threshold)
+
+    def small(count: int) -> bool:
+        return 0 < count < threshold
+
+    if "n_patients" in out.columns:
+        hide = out["n_patients"].map(small).astype(bool)
+        if hide.any():
+            out["n_patients"] = out["n_patients"].astype(object).where(~hide, label)
+    if "linked_microsystems" in out.columns:
+        out["linked_microsystems"] = out["linked_microsystems"].str.replace(
+            r"\((\d+) patients\)",
+            lambda m: f"({label} patients)" if small(int(m.group(1))) else m.group(0),
+            regex=True,
+        )
+    return out
 
 
 def write_identification(

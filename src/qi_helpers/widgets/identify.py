@@ -65,6 +65,7 @@ def identify_explorer(
     min_weekly_volume: float = 20,
     seed: int = 0,
     interactive: bool = True,
+    small_cell_threshold: int = 11,
     **options: Any,
 ) -> Any:
     """Sliders for ``min_shared_patients``, ``resolution`` and ``min_weekly_volume`` that redo
@@ -83,6 +84,9 @@ def identify_explorer(
         The starting values (from the parameters).
     interactive : bool
         False in batch runs: show the static result for the starting values.
+    small_cell_threshold : int
+        Patient counts from 1 to this minus 1 in the registry show as ``"<threshold"``
+        (:func:`qi_helpers.microsystems.published_registry`).
     **options
         Passed to ``identify`` (``kind_by_activity``, ``site_pattern``, ``refine``).
 
@@ -98,7 +102,7 @@ def identify_explorer(
     from IPython.display import Markdown
 
     from qi_helpers.figures import plot_staff_network
-    from qi_helpers.microsystems import encode, identify
+    from qi_helpers.microsystems import encode, identify, published_registry
 
     encoded = encode(activities, staff, start=start, end=end)
     seen: dict[tuple, Any] = {}
@@ -122,7 +126,7 @@ def identify_explorer(
         return Shown(
             Markdown(_summary(result)),
             plot_staff_network(result, seed=seed),
-            result.registry[REGISTRY_SHOWN],
+            published_registry(result.registry, small_cell_threshold)[REGISTRY_SHOWN],
         )
 
     if not interactive:
