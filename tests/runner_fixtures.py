@@ -48,3 +48,14 @@ def set_microsystem(root: Path, microsystem_id: str, **values) -> Path:
     path = root / "parameters" / "microsystems" / f"{microsystem_id}.yaml"
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
     return path
+
+
+def run_tiny_project(root: Path, demo_dir: Path, *, units: int = 2) -> Path:
+    """A tiny project after one run of 01, 02, 03 (once per unit) and 04, not published."""
+    from qi_helpers import runner
+    from qi_helpers.project import load_project
+
+    make_tiny_project(root, demo_dir, units=units)
+    results = runner.run(load_project(root), jobs=1, publish=False, echo=lambda *a: None)
+    assert [r.status for r in results] == ["ok"] * (units + 3)
+    return root

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from runner_fixtures import make_tiny_project
+from runner_fixtures import run_tiny_project
 
-from qi_helpers import runner
 from qi_helpers.project import load_project
 from qi_helpers.publish import publish_site
 
@@ -26,12 +25,8 @@ BANNER = "This report may be out of date"
 @pytest.fixture(scope="module")
 def ran(demo_project, tmp_path_factory) -> Path:
     """A tiny project after one run of 01, 02, 03 (x 2) and 04 (not published)."""
-    root = make_tiny_project(
-        tmp_path_factory.mktemp("stale") / "base", demo_project / "data" / "demo", units=2
-    )
-    results = runner.run(load_project(root), jobs=1, publish=False, echo=lambda *a: None)
-    assert [r.status for r in results] == ["ok"] * 5
-    return root
+    base = tmp_path_factory.mktemp("stale") / "base"
+    return run_tiny_project(base, demo_project / "data" / "demo", units=2)
 
 
 @pytest.fixture

@@ -192,7 +192,8 @@ def estimate_effect(
     ----------
     before, after : DataFrame
         The periods of the baseline and of the new phase, from
-        :func:`qi_helpers.changes.measure_series` (``numerator``, ``denominator``, ``value``).
+        :func:`qi_helpers.measure_series.measure_series` (``numerator``, ``denominator``,
+        ``value``).
     chart : str
         The chart type; decides the kind of estimate (:data:`EFFECT_KINDS`).
     multiply : float

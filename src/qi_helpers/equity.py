@@ -169,8 +169,9 @@ def subgroup_effects(
     analysis : MicrosystemAnalysis
         From :func:`qi_helpers.changes.analyse_microsystem` (its phases and verdicts are used).
     cases : DataFrame
-        The measured cases of the microsystem (:func:`qi_helpers.changes.assign_microsystems`),
-        with ``patient_id``; cases without one are left out.
+        The measured cases of the microsystem
+        (:func:`qi_helpers.measure_series.assign_microsystems`), with ``patient_id``; cases
+        without one are left out.
     patients : DataFrame
         The ``patients`` table.
     min_cases : int
@@ -187,7 +188,8 @@ def subgroup_effects(
         ``subgroup`` ``all``), columns:
 
         - ``microsystem_id, measure_id, name, change``;
-        - ``whole_verdict``: the verdict on the whole series (:func:`qi_helpers.changes.analyse`);
+        - ``whole_verdict``: the verdict on the whole series
+          (:func:`qi_helpers.measure_analysis.analyse`);
         - ``dimension`` (``all``, ``age_band``, ``sex``, ``conditions``), ``subgroup``;
         - ``n_baseline, n_after``: cases before and after (patient counts can be smaller);
         - ``baseline_mean, after_mean``: levels on the charted scale;

@@ -257,8 +257,8 @@ def plot_change(
 
     Parameters
     ----------
-    item : qi_helpers.changes.ChangeAnalysis
-        From :func:`qi_helpers.changes.analyse`.
+    item : qi_helpers.measure_analysis.ChangeAnalysis
+        From :func:`qi_helpers.measure_analysis.analyse`.
     show_95 : bool
         Also draw the 2-sigma (95%) limits.
     rules : str, optional

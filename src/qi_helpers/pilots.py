@@ -109,7 +109,7 @@ def baseline_window(
     ----------
     measure_series : DataFrame
         ``microsystem_id, measure_id, period, numerator, denominator, value, n_cases`` (from
-        :func:`qi_helpers.changes.measure_series`).
+        :func:`qi_helpers.measure_series.measure_series`).
     measure_id : str
         The measure.
     baseline_periods : int
@@ -387,8 +387,8 @@ def criteria(
     registry : DataFrame
         Workbook 01's registry: ``microsystem_id, name, kind, site``.
     measure_series : DataFrame
-        Every microsystem's series (:func:`qi_helpers.changes.measure_series`). The candidates
-        are the microsystems of the registry with data on the measure.
+        Every microsystem's series (:func:`qi_helpers.measure_series.measure_series`). The
+        candidates are the microsystems of the registry with data on the measure.
     readiness : DataFrame
         :func:`qi_helpers.readiness.readiness_by_microsystem`.
     measure_id : str

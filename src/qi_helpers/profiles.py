@@ -28,16 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qi_helpers.activity_network import ACTIVITY_COLUMNS
 from qi_helpers.errors import DataError
-from qi_helpers.microsystems import (
-    ACTIVITY_COLUMNS,
-    Identification,
-    _blank,
-    _check_columns,
-    _timestamps,
-    main_microsystem,
-)
+from qi_helpers.microsystems import Identification
 from qi_helpers.privacy import small_cell_label
+from qi_helpers.registry import main_microsystem
+from qi_helpers.schema import activity_timestamps, blank_mask, require_dataframe
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 OLDER_BANDS = ("65-79", "80+")
@@ -103,10 +99,10 @@ def _share(frame: pd.DataFrame, by: str = "microsystem_id", column: str = "n") -
 
 
 def _prepare(identification: Identification, activities: pd.DataFrame) -> pd.DataFrame:
-    _check_columns(activities, ACTIVITY_COLUMNS, "activities")
+    require_dataframe(activities, ACTIVITY_COLUMNS, "activities")
     settings = identification.settings or {}
-    ts = _timestamps(activities)
-    keep = ~(_blank(activities["staff_id"]) | _blank(activities["patient_id"]))
+    ts = activity_timestamps(activities)
+    keep = ~(blank_mask(activities["staff_id"]) | blank_mask(activities["patient_id"]))
     if settings.get("start"):
         keep &= (ts >= pd.Timestamp(settings["start"])).to_numpy()
     if settings.get("end"):
@@ -175,7 +171,7 @@ def _patients(identification: Identification, patients: pd.DataFrame | None) -> 
     ]
     if patients is None:
         return pd.concat(rows, ignore_index=True)
-    _check_columns(patients, ("patient_id",), "patients")
+    require_dataframe(patients, ("patient_id",), "patients")
     info = patients.drop_duplicates("patient_id").assign(
         patient_id=patients["patient_id"].astype("string")
     )

@@ -30,7 +30,7 @@ import nbformat
 import pandas as pd
 
 from qi_helpers.errors import QIError
-from qi_helpers.plan import UPSTREAM_FILES, FileHashes
+from qi_helpers.plan import UPSTREAM_FILES, FileHashes, package_version
 from qi_helpers.privacy import (
     REDACTED,
     IdentifierScreen,
@@ -806,6 +806,41 @@ def _clean_old_pages(site: Path, written: set[Path]) -> None:
                     page.unlink()
 
 
+#: Beside the pages: the key each page was made from, to reuse a page whose inputs are unchanged.
+PAGE_CACHE = ".pages.json"
+
+
+def _page_key(notebook: Path, options: dict[str, Any], shared: str) -> str:
+    """What a page's bytes depend on: the executed notebook, its header and footer, and
+    ``shared`` (the code, the publish settings and the tables the identifier screen reads)."""
+    content = json.dumps(
+        {"notebook": _sha256(notebook), "options": options, "shared": shared},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def _read_page_cache(site: Path) -> dict[str, dict[str, Any]]:
+    try:
+        cache = json.loads((site / PAGE_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _cached_page(site: Path, href: str, key: str, cache: dict[str, dict[str, Any]]) -> Page | None:
+    """The page already at ``href`` when it was made from ``key`` and is unchanged since."""
+    entry = cache.get(href)
+    path = site / href
+    if not entry or entry.get("key") != key or not path.is_file():
+        return None
+    if _sha256(path) != entry.get("sha256"):
+        return None
+    return Page("", "", str(entry.get("title", "")), href, "ok", int(entry["redacted"]),
+                int(entry["bytes"]))  # fmt: skip
+
+
 def publish_site(
     project: Project, out_dir: Path | None = None, *, archive: bool = False
 ) -> SiteReport:
@@ -840,7 +875,20 @@ def publish_site(
     registry = _registry(project)
     manifest = _manifest(project)
     # Upstream tables do not change while publishing: each is hashed once, not once per report.
-    digest = functools.cache(FileHashes(manifest.get("file_hashes")).digest)
+    file_hashes = FileHashes(manifest.get("file_hashes"))
+    digest = functools.cache(file_hashes.digest)
+    # A page is made again only when what it is made from changed (publishing is the slowest
+    # step of a run that changed one microsystem). Not with a database source: the identifier
+    # screen reads tables whose content cannot be hashed.
+    reuse = not any(str(v).startswith("database:") for v in ctx.hashes.values())
+    shared = json.dumps(
+        [package_version(file_hashes), project.section("publish"), ctx.hashes, ctx.commit,
+         ctx.generated, ctx.organisation],
+        sort_keys=True,
+        default=str,
+    )  # fmt: skip
+    cache = _read_page_cache(site) if reuse else {}
+    made: dict[str, dict[str, Any]] = {}
     pages: list[Page] = []
     stale: dict[tuple[str, str], str] = {}
     written: set[Path] = set()
@@ -883,24 +931,42 @@ def publish_site(
                     banner = f"This report may be out of date: {why}. Run `qi run` again."
             page_name = safe_filename(stem) + (".failed.html" if failed else ".html")
             html_path = inside(site, site / workbook / page_name)
-            page = export_report(
-                notebook,
-                html_path,
-                title=title,
-                subtitle=subtitle,
-                organisation=ctx.organisation,
-                home="../index.html",
-                data_period=period,
-                banner=banner,
-                screen=ctx.screen,
-                on_identifier=ctx.on_identifier,
-                provenance={
-                    "commit": ctx.commit,
-                    "inputs": recorded or ctx.hashes,
-                    "generated": ctx.generated,
-                },
-                site=site,
-            )
+            href = f"{workbook}/{page_name}"
+            options = {
+                "title": title,
+                "subtitle": subtitle,
+                "period": period,
+                "banner": banner,
+                "inputs": recorded or ctx.hashes,
+            }
+            key = _page_key(notebook, options, shared)
+            page = _cached_page(site, href, key, cache)
+            if page is None:
+                page = export_report(
+                    notebook,
+                    html_path,
+                    title=title,
+                    subtitle=subtitle,
+                    organisation=ctx.organisation,
+                    home="../index.html",
+                    data_period=period,
+                    banner=banner,
+                    screen=ctx.screen,
+                    on_identifier=ctx.on_identifier,
+                    provenance={
+                        "commit": ctx.commit,
+                        "inputs": recorded or ctx.hashes,
+                        "generated": ctx.generated,
+                    },
+                    site=site,
+                )
+            made[href] = {
+                "key": key,
+                "sha256": _sha256(html_path),
+                "title": page.title,
+                "redacted": page.redacted,
+                "bytes": page.bytes,
+            }
             page.workbook, page.name = workbook, name
             page.href = f"{workbook}/{page_name}"
             page.status = "failed" if failed else "ok"
@@ -909,6 +975,10 @@ def publish_site(
     if not pages:
         ctx.notes.append(f"no executed notebooks under {project.notebooks_dir}: run `qi run` first")
     _clean_old_pages(site, written)
+    if reuse:
+        _write_text_atomic(site / PAGE_CACHE, json.dumps(made, indent=1, sort_keys=True))
+    else:
+        (site / PAGE_CACHE).unlink(missing_ok=True)
     index_html = render_index(project, pages, registry, context=ctx, stale=stale)
     index_html, n = _screen_page(index_html, ctx.screen)
     index = inside(site, site / "index.html")

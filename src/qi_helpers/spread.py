@@ -364,7 +364,7 @@ def measure_levels(
     Parameters
     ----------
     series : DataFrame
-        From :func:`qi_helpers.changes.measure_series`.
+        From :func:`qi_helpers.measure_series.measure_series`.
     measures : DataFrame
         The measure catalogue (``measure_id``, optional ``multiply``).
     recent_periods : int

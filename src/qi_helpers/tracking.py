@@ -7,7 +7,9 @@ spread when its gain holds there. Two views answer that:
 * the **adoption curve**: the share of the targeted microsystems that have adopted, by date,
   against the plan's waves (the S-shaped curve of Rogers, Diffusion of Innovations, 2003);
 * the **sustain verdict** of each adopter: its measure charted with a phase at its adoption date,
-  judged against its own frozen baseline (Provost & Murray, The Health Care Data Guide, 2011).
+  judged against its own frozen baseline (Provost & Murray, The Health Care Data Guide, 2011)
+  by the special-cause rule workbook 03 applies to a pilot
+  (:func:`qi_helpers.verdicts.signals_after_baseline`, with the Anhøj rules).
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qi_helpers.measure_analysis import CASE_CHARTS, RATIO_CHARTS
 from qi_helpers.schema import require_columns
-
-_CASE_CHARTS = {"xbar", "s"}
-_RATIO_CHARTS = {"p", "pp", "u", "up"}
+from qi_helpers.verdicts import signals_after_baseline
 
 #: The sustain verdicts, best first.
 SUSTAIN_VERDICTS = (
@@ -237,7 +238,7 @@ def _chart_data(
     cases: pd.DataFrame, series: pd.DataFrame, chart: str, microsystem_id: str, measure_id: str
 ) -> tuple[pd.DataFrame, str, str | None]:
     """The rows and columns :func:`qi_helpers.spc.qic` needs for one microsystem's measure."""
-    if chart in _CASE_CHARTS:
+    if chart in CASE_CHARTS:
         own = cases[
             (cases["microsystem_id"] == microsystem_id) & (cases["measure_id"] == measure_id)
         ]
@@ -245,24 +246,9 @@ def _chart_data(
     own = series[
         (series["microsystem_id"] == microsystem_id) & (series["measure_id"] == measure_id)
     ]
-    if chart in _RATIO_CHARTS and own["denominator"].notna().all():
+    if chart in RATIO_CHARTS and own["denominator"].notna().all():
         return own[["period", "numerator", "denominator"]], "numerator", "denominator"
     return own[["period", "value"]], "value", None
-
-
-def _after_runs(y: np.ndarray, cl: float) -> tuple[bool, int, int]:
-    """Anhøj runs analysis of the after-adoption points around the baseline centre line."""
-    from qi_helpers.spc import runs_limits
-
-    useful = y[~np.isnan(y) & (y != cl)]
-    if len(useful) < 2:
-        return False, 0, 0
-    side = np.sign(useful - cl)
-    breaks = np.flatnonzero(np.diff(side) != 0)
-    lengths = np.diff(np.concatenate([[-1], breaks, [len(side) - 1]]))
-    longest, crossings = int(lengths.max()), len(breaks)
-    run_max, cross_min = runs_limits(len(useful))
-    return bool(longest > run_max or crossings < cross_min), longest, crossings
 
 
 def _judge_adopter(
@@ -291,15 +277,17 @@ def _judge_adopter(
         return chart, "too little data", reason, n_base, n_after, np.nan, np.nan
     frozen = qic(data, x="period", y=y, n=n, chart=chart_type, freeze=n_base, multiply=multiply)
     before, after = frozen.iloc[:n_base], frozen.iloc[n_base:]
-    if chart_type in _CASE_CHARTS or n is not None:  # pooled means, as the centre line
+    if chart_type in CASE_CHARTS or n is not None:  # pooled means, as the centre line
         base_mean, after_mean = float(before["cl"].iloc[0]), _pooled(after, multiply)
     else:
         base_mean, after_mean = float(before["y"].mean()), float(after["y"].mean())
     up = str(measure["improvement"]).lower() == "up"
     better = after_mean > base_mean if up else after_mean < base_mean
-    sigma = bool(after["sigma_signal"].fillna(False).astype(bool).any())
-    runs, longest, crossings = _after_runs(after["y"].to_numpy(float), float(before["cl"].iloc[0]))
-    if not (sigma or runs):
+    found = signals_after_baseline(frozen, n_base, "anhoej", "up" if up else "down")
+    sigma = bool(found.parts["sigma"].iloc[0])
+    runs = "runs_signal" in found.part_rules
+    longest, crossings = found.tail["longest_run"].iloc[0], found.tail["n_crossings"].iloc[0]
+    if not found.any:
         reason = f"no special cause after adoption yet; mean {base_mean:.3g} -> {after_mean:.3g}"
         return chart, "no signal yet", reason, n_base, n_after, base_mean, after_mean
     why = " and ".join(
@@ -336,9 +324,9 @@ def sustain(
     Parameters
     ----------
     cases : DataFrame
-        From :func:`qi_helpers.changes.assign_microsystems` (case values for xbar/s charts).
+        From :func:`qi_helpers.measure_series.assign_microsystems` (case values for xbar/s charts).
     series : DataFrame
-        From :func:`qi_helpers.changes.measure_series`.
+        From :func:`qi_helpers.measure_series.measure_series`.
     measures : DataFrame
         The measure catalogue (``measure_id, name, chart, improvement``, optional ``multiply``).
     adoption : DataFrame or None
@@ -362,7 +350,8 @@ def sustain(
     The verdicts, for the periods before the adoption date as the baseline:
 
     - ``improved``: with the baseline's centre line and 3-sigma limits frozen and extended
-      (the rule workbook 03 applies to a pilot), after adoption a point lies beyond a limit or
+      (the rule workbook 03 applies to a pilot: :func:`qi_helpers.verdicts.signals_after_baseline`
+      with ``rules="anhoej"``), after adoption a point lies beyond a limit or
       the runs analysis of the after-adoption points around the baseline centre line signals a
       shift (longest run above ``round(log2(n_useful) + 3)`` or fewer crossings than
       ``qbinom(0.05, n_useful - 1, 0.5)``; Anhøj & Olesen 2014), and the after-adoption mean

@@ -71,7 +71,7 @@ def identify_explorer(
     """Sliders for ``min_shared_patients``, ``resolution`` and ``min_weekly_volume`` that redo
     the clustering of :func:`qi_helpers.microsystems.identify`.
 
-    The activities are read and encoded once (:func:`qi_helpers.microsystems.encode`); each move
+    The activities are read and encoded once (:func:`qi_helpers.activity_network.encode`); each move
     of a slider re-clusters from the encoded network, and results already seen are kept.
 
     Parameters
@@ -86,7 +86,7 @@ def identify_explorer(
         False in batch runs: show the static result for the starting values.
     small_cell_threshold : int
         Patient counts from 1 to this minus 1 in the registry show as ``"<threshold"``
-        (:func:`qi_helpers.microsystems.published_registry`).
+        (:func:`qi_helpers.registry.published_registry`).
     **options
         Passed to ``identify`` (``kind_by_activity``, ``site_pattern``, ``refine``).
 
@@ -101,8 +101,10 @@ def identify_explorer(
     """
     from IPython.display import Markdown
 
+    from qi_helpers.activity_network import encode
     from qi_helpers.figures import plot_staff_network
-    from qi_helpers.microsystems import encode, identify, published_registry
+    from qi_helpers.microsystems import identify
+    from qi_helpers.registry import published_registry
 
     encoded = encode(activities, staff, start=start, end=end)
     seen: dict[tuple, Any] = {}

@@ -40,7 +40,7 @@ def _measure_options(series: pd.DataFrame, measures: pd.DataFrame, microsystem_i
 
 
 def _chart_options(measures: pd.DataFrame, measure_id: str | None) -> list:
-    from qi_helpers.changes import compatible_charts
+    from qi_helpers.measure_analysis import compatible_charts
 
     if measure_id is None:
         return [("as in the catalogue", "")]
@@ -68,10 +68,10 @@ def tests_of_change_explorer(
     Parameters
     ----------
     cases : DataFrame
-        From :func:`qi_helpers.changes.assign_microsystems` (all the microsystems that can be
+        From :func:`qi_helpers.measure_series.assign_microsystems` (all the microsystems that can be
         picked; needed for xbar charts).
     series : DataFrame
-        From :func:`qi_helpers.changes.measure_series`.
+        From :func:`qi_helpers.measure_series.measure_series`.
     measures : DataFrame
         The measure catalogue.
     pdsa : DataFrame
@@ -84,11 +84,11 @@ def tests_of_change_explorer(
         The rule set shown first.
     chart : str, optional
         A chart type instead of the catalogue's (see
-        :func:`qi_helpers.changes.compatible_charts`).
+        :func:`qi_helpers.measure_analysis.compatible_charts`).
     show_95 : bool
         Whether the 2-sigma limits are drawn at first.
     baseline_periods, min_points
-        As :func:`qi_helpers.changes.analyse`.
+        As :func:`qi_helpers.measure_analysis.analyse`.
     interactive : bool
         False in batch runs (``qi run``): return the static chart.
 
@@ -107,8 +107,8 @@ def tests_of_change_explorer(
     ConfigError
         Unknown microsystem or measure, naming those available.
     """
-    from qi_helpers.changes import analyse
     from qi_helpers.figures import plot_change
+    from qi_helpers.measure_analysis import analyse
 
     available = sorted(series["microsystem_id"].dropna().astype(str).unique())
     if microsystem_id not in available:
