@@ -397,3 +397,14 @@ def test_workbook_03_in_batch_shows_static_charts_and_no_widgets(tmp_path_factor
     shown_there = [m for o in explorer_cells[0]["outputs"] for m in o.get("data", {})]
     assert "image/png" in shown_there, "the explorer's cell shows the static chart in batch"
     assert mimes.count("image/png") >= 3
+
+
+def test_an_empty_table_is_shown_as_a_sentence():
+    from IPython.display import Markdown
+
+    from qi_helpers.notebook_display import table_or_note
+
+    full = pd.DataFrame({"a": [1]})
+    assert table_or_note(full, "none") is full
+    shown = table_or_note(full.iloc[:0], "No group was split or merged.")
+    assert isinstance(shown, Markdown) and shown.data == "No group was split or merged."

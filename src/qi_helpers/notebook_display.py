@@ -31,3 +31,27 @@ def enable_figure_display() -> bool:
 
 
 enable_figure_display()
+
+
+def table_or_note(table, note: str):
+    """A table to show as a cell's value, or a sentence when it has no rows.
+
+    An empty table shows only its header, which a reader of the report cannot interpret; the
+    sentence says what its emptiness means.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    note : str
+        Markdown shown instead when ``table`` has no rows.
+
+    Returns
+    -------
+    pandas.DataFrame or IPython.display.Markdown
+    """
+    if len(table):
+        return table
+    from IPython.display import Markdown
+
+    return Markdown(note)
