@@ -94,3 +94,20 @@ def test_spread_plan_written(ran):
     root, _ = ran
     plan = pd.read_parquet(root / "outputs" / "data" / "spread_plan.parquet")
     assert {"change", "microsystem_id", "wave", "wave_start"} <= set(plan.columns)
+
+
+def test_a_microsystems_own_parameters_rerun_only_its_report(ran, tmp_path):
+    # parameters/microsystems/<id>.yaml overrides the analysis section for that microsystem:
+    # asking for 100 baseline points leaves NOR-PC1's planted improvement without a verdict.
+    root = tmp_path / "project"
+    shutil.copytree(ran[0], root)
+    results = root / "outputs" / "data" / "results" / "NOR-PC1.parquet"
+    assert "improved" in set(pd.read_parquet(results)["verdict"])
+    own = root / "parameters" / "microsystems" / "NOR-PC1.yaml"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text("min_points: 100\n", encoding="utf-8")
+    assert main(["run", "--project", str(root), "--jobs", "2", "--quiet"]) == 0
+    manifest = json.loads((root / "outputs" / "run.json").read_text())
+    ran_now = {t["name"] for t in manifest["tasks"] if not t.get("skipped")}
+    assert "improved" not in set(pd.read_parquet(results)["verdict"])
+    assert ran_now == {"NOR-PC1", "04_plan_spread"}, ran_now

@@ -116,3 +116,25 @@ def test_a_missing_profile_table_says_to_run_workbook_01(tmp_path):
     project = load_project(tmp_path)
     with pytest.raises(ConfigError, match="Run workbook 01 first"):
         project.read_output("profile_summary")
+
+
+def test_a_microsystems_file_sits_between_the_project_and_the_workbook(tmp_path):
+    from qi_helpers.errors import ConfigError
+
+    (tmp_path / "parameters" / "microsystems").mkdir(parents=True)
+    (tmp_path / "parameters" / "project.yaml").write_text(
+        "analysis:\n  period: week\n  rules: anhoej\n  min_points: 10\n", encoding="utf-8"
+    )
+    own = tmp_path / "parameters" / "microsystems" / "NOR-PC1.yaml"
+    own.write_text("min_points: 14\nrules: ihi\n", encoding="utf-8")
+    project = load_project(tmp_path)
+    got = project.microsystem_settings("analysis", "NOR-PC1", min_points=None, rules=None)
+    assert got == {"period": "week", "rules": "ihi", "min_points": 14}
+    # a value the workbook is given wins over the file
+    got = project.microsystem_settings("analysis", "NOR-PC1", min_points=20, rules=None)
+    assert got["min_points"] == 20 and got["rules"] == "ihi"
+    # another microsystem: the project's values
+    assert project.microsystem_settings("analysis", "RIV-W1", min_points=None)["min_points"] == 10
+    own.write_text("min_point: 14\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"NOR-PC1\.yaml: unknown key\(s\) 'min_point'"):
+        project.microsystem_settings("analysis", "NOR-PC1", min_points=None)

@@ -303,6 +303,49 @@ class Project:
         merged.update({k: v for k, v in overrides.items() if v is not None})
         return merged
 
+    def microsystem_settings(
+        self, section: str, microsystem_id: str, **overrides: Any
+    ) -> dict[str, Any]:
+        """A section with one microsystem's overrides merged over it, then the values passed.
+
+        Precedence, lowest first: ``<section>`` of ``parameters/project.yaml``, then
+        ``parameters/microsystems/<id>.yaml``, then the values passed that are not None (a
+        workbook's parameters cell, set by ``qi run -p`` or by hand in JupyterLab).
+
+        Parameters
+        ----------
+        section : str
+            E.g. ``"analysis"`` (workbook 03).
+        microsystem_id : str
+            Whose ``parameters/microsystems/<id>.yaml`` to merge (none: nothing to merge).
+        **overrides
+            The workbook's parameters of this section, None meaning "not set here".
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ConfigError
+            When the microsystem's file sets a key that is neither in ``<section>`` nor one of
+            the workbook's parameters (most often a typo), naming the file and the key.
+        """
+        own = self.microsystem_parameters(microsystem_id)
+        known = set(self.section(section)) | set(overrides)
+        unknown = sorted(set(own) - known)
+        if unknown:
+            path = self.root / "parameters" / "microsystems" / f"{microsystem_id}.yaml"
+            raise ConfigError(
+                f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; a microsystem's file "
+                f"overrides the `{section}` section of {PROJECT_FILE}, whose keys are "
+                f"{', '.join(sorted(known))}."
+            )
+        merged = dict(self.section(section))
+        merged.update(own)
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return merged
+
     def setting(self, section: str, key: str, value: Any = None) -> Any:
         """A parameter: ``value`` when given (not None), else ``<section>.<key>`` from the file."""
         if value is not None:
