@@ -1,7 +1,8 @@
-"""Shared fixtures: a small demo project in a temporary folder."""
+"""Shared fixtures: a small demo project in a temporary folder; the rule for missing tools."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,41 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Debian's Chromium (``apt-get install chromium``; .ci/run installs it) and how tests start it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def skip_or_fail(reason: str, *, on_ci: str = "") -> None:
+    """Skip a test that needs a missing tool, with the reason; under ``CI=true``, fail instead.
+
+    ``on_ci`` is added to the failure message (e.g. what installs the tool on CI).
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the test cannot run: {reason}{'; ' + on_ci if on_ci else ''}")
+    pytest.skip(reason)
+
+
+def need_chromium() -> None:
+    """Skip (locally) or fail (on CI) unless Chromium and Playwright for Python are there."""
+    missing = []
+    if not CHROMIUM.is_file():
+        missing.append(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the Python package playwright is not installed (dev extra)")
+    if missing:
+        skip_or_fail("; ".join(missing))
 
 
 def copy_project_skeleton(target: Path) -> Path:

@@ -24,16 +24,6 @@ from pathlib import Path
 from conftest import copy_project_skeleton
 
 BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 _PREPARED: dict[str, Path] = {}

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import skip_or_fail
 
 from qi_helpers.cli import main
 from qi_helpers.datasets import CONTRACT_TABLES
@@ -106,9 +107,7 @@ def _require_pg_bin() -> Path:
             "PostgreSQL binaries not found in /usr/lib/postgresql/*/bin "
             "(apt-get install postgresql)"
         )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; on CI they must be installed (.ci/run does it)")
-        pytest.skip(reason)
+        skip_or_fail(reason, on_ci="on CI they must be installed (.ci/run does it)")
     return bindir
 
 

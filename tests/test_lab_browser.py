@@ -10,12 +10,11 @@ Chromium the test is skipped, except under ``CI=true`` where it fails.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
-from conftest import ROOT
-from lab_server import CHROMIUM, CHROMIUM_ARGS, LabServer, prepare_lab_project
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, need_chromium
+from lab_server import LabServer, prepare_lab_project
 
 NOTEBOOK = "workbooks/03_analyse_tests.ipynb"
 SCREENSHOTS = ROOT / "outputs" / "screenshots"
@@ -23,26 +22,10 @@ KERNEL_TIMEOUT_MS = 180_000
 RUN_TIMEOUT_MS = 300_000
 
 
-def _need_chromium() -> None:
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the Python package playwright is not installed (dev extra)")
-    if not missing:
-        return
-    reason = "; ".join(missing)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but the browser test cannot run: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, demo_tables):
     """A running JupyterLab on a project with the demo data and workbook 01's outputs."""
-    _need_chromium()
+    need_chromium()
     root = prepare_lab_project(tmp_path_factory, demo_tables)
     server = LabServer(root, tmp_path_factory.mktemp("jupyter_home"))
     try:

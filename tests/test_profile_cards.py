@@ -258,8 +258,10 @@ def test_small_cells_hide_a_small_count_and_its_complement_in_a_partition():
     assert shown.tolist() == ["<11", "", "*", "", ""]
     # not a partition (a patient may have several conditions): nothing to recover
     assert small_cells(counts, 11, partition=False).tolist() == ["<11", "", "", "", ""]
-    # two hidden counts protect each other; a threshold of 1 hides nothing
-    assert small_cells(pd.Series([3, 4, 90]), 11, partition=True).tolist() == ["<11", "<11", ""]
+    # two hidden counts summing to less than 11 would still be the total minus 90: hide 90 too
+    assert small_cells(pd.Series([3, 4, 90]), 11, partition=True).tolist() == ["<11", "<11", "*"]
+    assert small_cells(pd.Series([3, 9, 90]), 11, partition=True).tolist() == ["<11", "<11", ""]
+    # a threshold of 1 hides nothing
     assert (small_cells(counts, 1, partition=True) == "").all()
 
 

@@ -7,13 +7,13 @@ outside ``file://`` blocked. Without Chromium the browser tests skip, with the r
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
 from qi_helpers.cli import main
 
@@ -21,16 +21,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "outputs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +34,11 @@ def demo_site(demo_project, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    why = ""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        why = "playwright (Python) is not installed"
-    if not why and not Path(CHROMIUM).is_file():
-        why = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if why:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the browser test cannot run: {why}")
-        pytest.skip(why)
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -186,17 +168,22 @@ def test_organisation_reports_are_under_1_mb(demo_site):
             assert page.stat().st_size < 1_000_000, page.name
 
 
-def test_the_identification_report_shows_no_small_patient_count(demo_site):
+def test_no_page_shows_a_small_shared_patient_count(demo_site):
     # The demo has neighbouring microsystems that share 1 to 10 patients (the registry under
-    # outputs/data/ keeps those counts); the published page shows them as "<11".
+    # outputs/data/ keeps those counts); workbook 01's registry and workbook 03's registry row
+    # show them as "<11".
     root, site = demo_site
     registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
     kept = " ".join(registry["linked_microsystems"])
     assert any(0 < int(n) < 11 for n in re.findall(r"\((\d+) patients\)", kept))
+    hidden = 0
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text("utf-8")
+        shown = [int(n) for n in re.findall(r"\((\d+) patients\)", text)]
+        assert all(n >= 11 for n in shown), page.name
+        hidden += text.count("(&lt;11 patients)")
     text = (site / "01_identify_microsystems" / "01_identify_microsystems.html").read_text("utf-8")
-    shown = [int(n) for n in re.findall(r"\((\d+) patients\)", text)]
-    assert shown and min(shown) >= 11
-    assert "(&lt;11 patients)" in text
+    assert "(&lt;11 patients)" in text and hidden > text.count("(&lt;11 patients)")
 
 
 def test_profile_cards_are_light_html_with_a_drawn_run_chart(demo_site, browser):

@@ -17,10 +17,11 @@ Every value that comes from data is HTML-escaped (:func:`qi_helpers.privacy.esca
 counts, shares and mixes only: no patient or staff identifier. Patient numbers follow the
 publishing policy on small cells (``publish.small_cell_threshold``, 11 by default, as in the CMS
 cell-size policy): a panel, an age band or a condition of 1 to 10 patients shows as ``<11``
-rather than as a count or a share of the panel (from which the count would follow), and when one
-age band is hidden the next smallest is hidden too (``*``), so that it cannot be recovered as the
-panel minus the others. The shares female and aged 65 or over are left out when either side
-holds 1 to 10 patients.
+rather than as a count or a share of the panel (from which the count would follow). When an age
+band is hidden, further bands are hidden too (``*``, by the rule of
+:func:`qi_helpers.privacy.small_cell_mask`), so that it cannot be recovered as the panel minus the
+others. The shares female and aged 65 or over are left out when either side holds 1 to 10
+patients.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pandas as pd
 
 from qi_helpers.charts import POINT_COLOURS
 from qi_helpers.errors import DataError
-from qi_helpers.privacy import COMPLEMENTARY_LABEL, escape, small_cell_label
+from qi_helpers.privacy import COMPLEMENTARY_LABEL, escape, small_cell_label, small_cell_mask
 from qi_helpers.profiles import published_summary
 
 __all__ = [
@@ -125,23 +126,24 @@ def small_cells(counts: pd.Series, threshold: int, *, partition: bool) -> pd.Ser
     threshold : int
         Counts from 1 to ``threshold - 1`` are hidden (``"<threshold"``).
     partition : bool
-        True when the categories split a total that is shown (age bands of a panel): if only
-        one count is hidden, the smallest other non-zero count is hidden too (``"*"``), or the
-        hidden one would be the total minus the rest.
+        True when the categories split a total that is shown (age bands of a panel): further
+        counts are then hidden (``"*"``) until no hidden count, alone or summed with the other
+        hidden ones, can be worked out as the total minus the rest (the row rule of
+        :func:`qi_helpers.privacy.small_cell_mask`). False (leading conditions: a patient may
+        have several) hides the small counts only.
 
     Returns
     -------
     Series
         ``""`` where the count may be shown, else the label shown instead.
     """
-    shown = pd.Series("", index=counts.index, dtype=object)
-    small = counts.apply(lambda n: _is_small(n, threshold))
-    shown[small] = small_cell_label(threshold)
-    if partition and small.sum() == 1:
-        others = counts[~small & (counts > 0)]
-        if len(others):
-            shown[others.idxmin()] = COMPLEMENTARY_LABEL
-    return shown
+    if partition:
+        row = pd.DataFrame([counts.to_numpy()], columns=[str(i) for i in range(len(counts))])
+        codes = small_cell_mask(row, list(row.columns), threshold).iloc[0].to_numpy()
+    else:
+        codes = np.where(counts.apply(lambda n: _is_small(n, threshold)), "primary", "")
+    labels = {"primary": small_cell_label(threshold), "complementary": COMPLEMENTARY_LABEL}
+    return pd.Series([labels.get(c, "") for c in codes], index=counts.index, dtype=object)
 
 
 def duration_text(minutes: float) -> str:
@@ -220,7 +222,12 @@ def card_facts(
         :attr:`Profiles.processes`.
     """
     raw = profile_row(profiles, microsystem_id)
-    row = _published_row(profiles, microsystem_id, threshold)
+    return _facts(profiles, raw, _published_row(profiles, microsystem_id, threshold))
+
+
+def _facts(profiles, raw: pd.Series, row: pd.Series) -> list[tuple[str, str]]:
+    """:func:`card_facts` from a microsystem's summary row and its published row."""
+    microsystem_id = raw.name
     patients = f"a panel of {_count_text(row['panel_size'])} patients"
     hidden = []
     for column, words in (("share_female", "female"), ("share_65_plus", "aged 65 or over")):
@@ -519,18 +526,14 @@ def card_html(profiles, microsystem_id: str, *, threshold: int = DEFAULT_THRESHO
     row = profile_row(profiles, microsystem_id)
     name = row.get("name")
     title = f"{microsystem_id}: {name if isinstance(name, str) and name else row['kind']}"
+    published = _published_row(profiles, microsystem_id, threshold)
     facts = "".join(
-        f"<li><b>{p}</b>: {escape(text)}</li>"
-        for p, text in card_facts(profiles, microsystem_id, threshold=threshold)
+        f"<li><b>{p}</b>: {escape(text)}</li>" for p, text in _facts(profiles, row, published)
     )
     mix = profiles.mix[profiles.mix["microsystem_id"] == microsystem_id]
     dimension = mix["dimension"]
     ages = mix[(dimension == "age_band") & (mix["category"] != "unknown")]
-    panel = (
-        published_summary(profiles, threshold)
-        .set_index("microsystem_id")
-        .at[microsystem_id, "panel_size"]
-    )
+    panel = published["panel_size"]
     panels = [
         _mix_table(
             mix[dimension == "activity"],

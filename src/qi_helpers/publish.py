@@ -941,6 +941,7 @@ def publish_site(
             }
             key = _page_key(notebook, options, shared)
             page = _cached_page(site, href, key, cache)
+            reused = page is not None
             if page is None:
                 page = export_report(
                     notebook,
@@ -962,7 +963,8 @@ def publish_site(
                 )
             made[href] = {
                 "key": key,
-                "sha256": _sha256(html_path),
+                # a reused page was just checked against its recorded digest
+                "sha256": cache[href]["sha256"] if reused else _sha256(html_path),
                 "title": page.title,
                 "redacted": page.redacted,
                 "bytes": page.bytes,
