@@ -72,3 +72,24 @@ def demo_project(tmp_path_factory, demo_tables) -> Path:
     root = copy_project_skeleton(tmp_path_factory.mktemp("project"))
     write_demo(demo_tables, root / "data" / "demo")
     return root
+
+
+@pytest.fixture(scope="session")
+def identified(demo_tables):
+    """Workbook 01's identification of the small demo with the committed parameters."""
+    import yaml
+
+    from qi_helpers.microsystems import identify
+
+    config = yaml.safe_load((ROOT / "parameters" / "project.yaml").read_text(encoding="utf-8"))
+    return identify(demo_tables["activities"], demo_tables["staff"], **config["identify"])
+
+
+@pytest.fixture(scope="session")
+def profiles(identified, demo_tables):
+    """The 5 Ps profiles of the small demo's microsystems (read-only: tests copy to change)."""
+    from qi_helpers.profiles import profile
+
+    return profile(
+        identified, demo_tables["activities"], demo_tables["staff"], demo_tables["patients"]
+    )

@@ -19,15 +19,6 @@ from qi_helpers.microsystems import (
 KIND_BY_ACTIVITY = {"visit": "primary_care"}
 
 
-@pytest.fixture(scope="module")
-def identified(demo_tables):
-    import yaml
-    from conftest import ROOT
-
-    config = yaml.safe_load((ROOT / "parameters" / "project.yaml").read_text(encoding="utf-8"))
-    return identify(demo_tables["activities"], demo_tables["staff"], **config["identify"])
-
-
 def test_planted_teams_are_recovered(identified, demo_tables):
     truth = demo_tables["truth_membership"]
     planted = truth[truth["main"]].set_index("staff_id")["microsystem_id"]

@@ -15,22 +15,10 @@ import pytest
 from IPython.display import HTML
 
 from qi_helpers.errors import DataError
-from qi_helpers.microsystems import identify
 from qi_helpers.privacy import clean_html
 from qi_helpers.profile_cards import card_html, cards_html, run_chart_svg, small_cells
-from qi_helpers.profiles import profile
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture(scope="module")
-def profiles(demo_tables):
-    import yaml
-    from conftest import ROOT
-
-    config = yaml.safe_load((ROOT / "parameters" / "project.yaml").read_text(encoding="utf-8"))
-    found = identify(demo_tables["activities"], demo_tables["staff"], **config["identify"])
-    return profile(found, demo_tables["activities"], demo_tables["staff"], demo_tables["patients"])
 
 
 class Page(HTMLParser):
@@ -182,14 +170,21 @@ def test_a_microsystem_id_from_data_is_escaped_everywhere(profiles):
 
 
 def test_the_published_page_keeps_the_card_as_it_is(profiles):
-    """publish sanitises HTML outputs (privacy.clean_html): nothing of a card is escaped."""
+    """publish sanitises HTML outputs (privacy.clean_html): only the card's <style> goes (the
+    report's template carries CARD_CSS), every other element, attribute and text stays."""
+    from qi_helpers.profile_cards import CARD_CSS
+    from qi_helpers.publish import report_css
+
     html = cards_html(profiles)
     cleaned = Page(clean_html(html))
     original = Page(html)
-    assert [t for t, _ in cleaned.tags] == [t for t, _ in original.tags]
+    assert [t for t, _ in original.tags][0] == "style"
+    assert [t for t, _ in cleaned.tags] == [t for t, _ in original.tags][1:]
+    assert cleaned.tags == original.tags[1:]
     assert cleaned.find("img") == original.find("img")
     assert cleaned.text == original.text
     assert "qi-card" in html and html.count("<style>") == 1
+    assert CARD_CSS.strip() in report_css()
 
 
 def test_no_patient_staff_or_encounter_identifier_on_any_card(profiles, demo_tables):

@@ -8,24 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from qi_helpers.errors import DataError
-from qi_helpers.microsystems import identify
 from qi_helpers.profiles import mix_matrix, profile, write_profiles
-
-
-@pytest.fixture(scope="module")
-def identified(demo_tables):
-    import yaml
-    from conftest import ROOT
-
-    config = yaml.safe_load((ROOT / "parameters" / "project.yaml").read_text(encoding="utf-8"))
-    return identify(demo_tables["activities"], demo_tables["staff"], **config["identify"])
-
-
-@pytest.fixture(scope="module")
-def profiles(identified, demo_tables):
-    return profile(
-        identified, demo_tables["activities"], demo_tables["staff"], demo_tables["patients"]
-    )
 
 
 def _summary(profiles) -> pd.DataFrame:

@@ -11,6 +11,9 @@ Modules stay imported: that is the point, and importing a module twice gives the
 (warning filters, ``sys.path`` and environment variables are left as they are, because libraries
 set them when first imported). ``qi_helpers.runner`` tests that notebooks executed this way are
 byte-identical to those from fresh kernels. This module must stay light: every kernel imports it.
+
+:func:`prepare` also makes the kernel die with the worker that started it (and with ``qi run``):
+a parent-death signal and a watch of its parent, see :mod:`qi_helpers._processes`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ def prepare(cwd: str, modules: list[str]) -> None:
     global _SNAPSHOT
     from IPython import get_ipython
 
+    from qi_helpers import _processes
+
+    # First thing, before any notebook code: a kernel whose worker has gone (kill -9 of
+    # `qi run`, or of the worker) must not go on running notebooks and writing their outputs.
+    # Done here rather than in the kernel's launch (a preexec_fn is unsafe in the worker's
+    # threaded process); until now ipykernel's own watch of JPY_PARENT_PID covered it.
+    _processes.arm_kernel()
     shell = get_ipython()
     if _SNAPSHOT is not None:
         # new_session=True also restarts execution counts at 1 and opens a new history session.

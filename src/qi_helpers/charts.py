@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.drawing import subplots
 from qi_helpers.spc import SPCError, signals
 
 __all__ = ["OKABE_ITO", "POINT_COLOURS", "plot_qic", "plot_qic_facets"]
@@ -300,8 +301,7 @@ def plot_qic(
             show_95=show_95,
         )
     if ax is None:
-        fig = Figure(figsize=(8, 4), layout="constrained")
-        ax = fig.add_subplot()
+        fig, ax = subplots(figsize=(8, 4), layout="constrained")
     else:
         fig = ax.figure
     ptypes = _types(result, rules, improvement)
@@ -353,10 +353,16 @@ def plot_qic_facets(
     nf = int(fids.max()) + 1 if len(result) else 0
     ncols_ = max(1, min(ncols, nf))
     nrows = max(1, -(-nf // ncols_))
-    fig = Figure(
-        figsize=(panel_size[0] * ncols_, panel_size[1] * nrows + 0.6), layout="constrained"
+    fig, axes = subplots(
+        nrows,
+        ncols_,
+        figsize=(panel_size[0] * ncols_, panel_size[1] * nrows + 0.6),
+        layout="constrained",
+        sharex=False,
+        sharey=sharey,
+        squeeze=False,
     )
-    axes = fig.subplots(nrows, ncols_, sharex=False, sharey=sharey, squeeze=False).ravel()
+    axes = axes.ravel()
     ptypes = _types(result, rules, improvement)
     for f in range(nf):
         sel = fids == f

@@ -107,7 +107,7 @@ def ensure_demo_data(project, echo=print) -> bool:
     demo = project.section("data").get("demo")
     if not demo:
         return False
-    out = project.path(demo.get("out", "data/demo"))
+    out = project.output_path("data.demo.out")  # refused when it leads out of the project
     size, seed = demo.get("size", "small"), int(demo.get("seed", 0))
     tables = project.section("data").get("tables") or {}
     missing = [
@@ -353,9 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help="print the plan (what would run, what would be skipped and why) and stop",
             )
         if name == "publish":
-            cmd.add_argument("--out", default=None, help="site folder (default outputs/site)")
             cmd.add_argument(
-                "--zip", action="store_true", help="also write <site>.zip for a shared drive"
+                "--out",
+                default=None,
+                help="site folder (default outputs/site): a new or empty folder, or one a "
+                "site was published into before (it holds site.json); anything else is refused",
+            )
+            cmd.add_argument(
+                "--zip",
+                action="store_true",
+                help="also write <site>.zip beside it for a shared drive: the site's files only",
             )
         if name == "check":
             cmd.add_argument(

@@ -9,8 +9,10 @@ whole did are flagged for the team to look at.
 
 Subgroups can be small. Everything is computed, but published tables show counts from 1 to
 ``threshold - 1`` as ``"<threshold"`` (``publish.small_cell_threshold``, 11 by default, as the
-NHS Digital and CMS small-cell rules) and hide the estimates of those groups
-(:func:`suppress_small`).
+NHS Digital and CMS small-cell rules), hide a second group (``"*"``) where the whole minus the
+groups shown would give a small one away, and hide the estimates of every hidden group
+(:func:`suppress_small`, :func:`subgroup_mask`, by the rule of
+:func:`qi_helpers.privacy.small_group_mask`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from qi_helpers.effects import (
     rate_ratio,
 )
 from qi_helpers.errors import ConfigError, DataError
+from qi_helpers.privacy import COMPLEMENTARY_LABEL, small_cell_label, small_group_mask
 
 if TYPE_CHECKING:
     from qi_helpers.changes import MicrosystemAnalysis
@@ -316,18 +319,69 @@ def subgroup_effects(
     return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
 
 
+#: The columns of a subgroup row computed on its cases: hidden when its counts are.
+SUBGROUP_STATISTICS = (
+    "baseline_mean",
+    "after_mean",
+    "effect",
+    "effect_low",
+    "effect_high",
+    "verdict",
+    "flag",
+)
+
+
+def subgroup_mask(
+    table: pd.DataFrame,
+    *,
+    threshold: int = 11,
+    counts: tuple[str, ...] = ("n_baseline", "n_after"),
+    estimates: tuple[str, ...] = SUBGROUP_STATISTICS,
+) -> pd.DataFrame:
+    """Which counts and estimates of a subgroup table may not be published.
+
+    The rule of :func:`qi_helpers.privacy.small_group_mask`: in each measure and change, the
+    groups of a dimension (age band, sex, conditions) split the whole (``dimension`` ``all``),
+    so counts of cases from 1 to ``threshold - 1`` are hidden, with a second group wherever the
+    whole minus the groups shown would give a hidden one away, and every estimate of a hidden
+    group is hidden too (so the whole's mean times its cases minus the groups shown only gives
+    the pooled mean of at least ``threshold`` cases).
+
+    Parameters
+    ----------
+    table : DataFrame
+        E.g. from :func:`subgroup_effects`; without a ``dimension`` column the rows are not
+        taken as parts of a whole and only small counts are hidden.
+    threshold : int
+        ``publish.small_cell_threshold``.
+    counts : tuple of str
+        The count columns (each its own line).
+    estimates : tuple of str
+        The columns computed on a row's cases.
+
+    Returns
+    -------
+    DataFrame
+        ``"primary"``, ``"complementary"`` or ``""`` for each count and estimate column present.
+    """
+    within = [c for c in ("microsystem_id", "measure_id", "change") if c in table.columns]
+    return small_group_mask(
+        table,
+        [c for c in counts if c in table.columns],
+        threshold,
+        dimension="dimension" if "dimension" in table.columns else None,
+        totals="all",
+        within=within,
+        statistics=[c for c in estimates if c in table.columns],
+    )
+
+
 def suppress_small(
     table: pd.DataFrame,
     *,
     threshold: int = 11,
     counts: tuple[str, ...] = ("n_baseline", "n_after"),
-    estimates: tuple[str, ...] = (
-        "baseline_mean",
-        "after_mean",
-        "effect",
-        "effect_low",
-        "effect_high",
-    ),
+    estimates: tuple[str, ...] = SUBGROUP_STATISTICS,
 ) -> pd.DataFrame:
     """A copy safe to publish: small counts shown as ``"<threshold"``, their estimates hidden.
 
@@ -341,32 +395,36 @@ def suppress_small(
     counts : tuple of str
         The count columns.
     estimates : tuple of str
-        Columns hidden (empty) on a row with a suppressed count, since a proportion and its
-        count give the numerator away.
+        Columns hidden (empty) on a row with a hidden count, since a proportion and its count
+        give the numerator away.
 
     Returns
     -------
     DataFrame
-        The same rows and columns; count columns become text. Nothing is dropped, so the reader
+        The same rows and columns; count columns become text: the count, ``"<threshold"`` (a
+        small count) or ``"*"`` (a group hidden so that the whole minus the groups shown does
+        not give a small one away; :func:`subgroup_mask`). Nothing is dropped, so the reader
         sees that the group exists.
     """
     if int(threshold) < 1:
         raise ConfigError(f"publish.small_cell_threshold must be 1 or more, found {threshold!r}.")
+    mask = subgroup_mask(table, threshold=threshold, counts=counts, estimates=estimates)
     out = table.copy()
-    small = pd.Series(False, index=out.index)
-    for col in counts:
-        if col not in out.columns:
-            continue
+    labels = {"primary": small_cell_label(threshold), "complementary": COMPLEMENTARY_LABEL}
+    for col in [c for c in counts if c in mask.columns]:
         v = pd.to_numeric(out[col], errors="coerce")
-        hit = (v >= 1) & (v < threshold)
-        small |= hit.fillna(False)
         out[col] = [
-            f"<{threshold}" if h else ("" if pd.isna(x) else f"{int(x)}")
-            for h, x in zip(hit.fillna(False), v, strict=True)
+            labels.get(code) or ("" if pd.isna(x) else f"{int(x)}")
+            for code, x in zip(mask[col], v, strict=True)
         ]
+    small = mask.eq("primary").any(axis=1)
+    hidden = mask.ne("").any(axis=1)
     for col in estimates:
         if col in out.columns:
-            out[col] = out[col].astype("object").where(~small, None)
+            out[col] = out[col].astype("object").where(~hidden, None)
     if "reason" in out.columns:
+        out["reason"] = out["reason"].where(
+            ~hidden, "not shown, so that a smaller group cannot be worked out"
+        )
         out["reason"] = out["reason"].where(~small, f"fewer than {threshold} cases: not shown")
     return out

@@ -11,6 +11,11 @@ Executors: a local :class:`concurrent.futures.ProcessPoolExecutor` (default), or
 distributed's ``Client.get_executor()`` for a local Dask cluster or an existing one
 (``pip install 'qi-helpers[cluster]'``). Both are plain ``concurrent.futures`` executors, so the
 runner's scheduling is the same on one laptop and on a cluster.
+
+Workers and their kernels never outlive the ``qi run`` that started them, even after a
+``kill -9`` of it: see :mod:`qi_helpers._processes` (parent-death signal, parent watch, the run's
+process record), armed in :func:`_init_pool_worker` and :func:`_thread_kernel` for workers and
+by :func:`qi_helpers._kernel.prepare` in kernels.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qi_helpers import _processes
 from qi_helpers.errors import QIError
 
 if TYPE_CHECKING:  # nbformat is imported where notebooks are handled: it pulls in jsonschema,
@@ -151,6 +157,13 @@ class WarmKernel:
         # The kernel's own console chatter (e.g. "running over TCP without encryption") would
         # garble the progress bar; what a notebook prints is captured in its outputs and log.
         await km.start_kernel(cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = getattr(km.provisioner, "pid", None)
+        if pid:
+            # The kernel is the leader of its own session (jupyter_client starts it so): if this
+            # worker is told it is orphaned, it kills that whole group before exiting. The record
+            # lets the next `qi run` see a kernel that somehow survived.
+            _processes.track_child(pid)
+            _processes.register("kernel", pid)
         kc = km.client()
         kc.start_channels()
         try:
@@ -158,6 +171,8 @@ class WarmKernel:
         except BaseException:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
+            if pid:
+                _processes.untrack_child(pid)
             raise
         self.km, self.kc, self.notebooks = km, kc, 0
 
@@ -184,7 +199,13 @@ class WarmKernel:
         if kc is not None:
             kc.stop_channels()
         if km is not None:
-            await km.shutdown_kernel(now=True)
+            pid = getattr(km.provisioner, "pid", None)
+            try:
+                # now=True kills the kernel's whole process group (its session).
+                await km.shutdown_kernel(now=True)
+            finally:
+                if pid:
+                    _processes.untrack_child(pid)
 
     def start(self, cwd: str, log: list[str]) -> float:
         """Start the kernel, retrying with back-off when it fails to start.
@@ -297,6 +318,10 @@ def _own_event_loop() -> None:
 
 def _thread_kernel(kernel_name: str) -> WarmKernel:
     """This thread's warm kernel (one per worker process, or per Dask worker thread)."""
+    # A Dask LocalCluster worker of `qi run` (its nanny passed the owner in the environment) is
+    # armed by its preload, or here at the latest; elsewhere (pool workers, armed at start;
+    # remote Dask workers; the run's own process) this does nothing.
+    _processes.arm_worker()
     _own_event_loop()
     kernel = getattr(_LOCAL, "kernel", None)
     if kernel is None or kernel.kernel_name != kernel_name:
@@ -650,7 +675,11 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _init_pool_worker() -> None:
+def _init_pool_worker(environment: dict[str, str] | None = None) -> None:
+    # The owner and record (qi_helpers._processes) go in this worker's environment, where its
+    # kernels inherit them; then the worker is armed to die with `qi run`, before it takes a task.
+    os.environ.update(environment or {})
+    _processes.arm_worker()
     # Ctrl-C reaches every process of the terminal's group; the runner (parent) handles it and
     # stops the workers, so a worker never writes a half-finished result of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -660,11 +689,27 @@ def _init_pool_worker() -> None:
     multiprocessing.util.Finalize(None, _exit_now, exitpriority=0)
 
 
+def _dask_preloads() -> list[str]:
+    """The worker preloads configured for Dask (kept when ours is added)."""
+    import dask
+
+    configured = dask.config.get("distributed.worker.preload", default=None) or []
+    return [configured] if isinstance(configured, str) else list(configured)
+
+
 @contextlib.contextmanager
 def open_workers(
-    jobs: int | None = None, *, cluster: str | None = None, scheduler: str | None = None
+    jobs: int | None = None,
+    *,
+    cluster: str | None = None,
+    scheduler: str | None = None,
+    record: Path | str | None = None,
 ) -> Iterator[Workers]:
     """Open an executor for notebooks: a local process pool, or Dask distributed.
+
+    Local workers (the pool, or a Dask ``LocalCluster``) and their kernels die with this process,
+    however it ends (see :mod:`qi_helpers._processes`); workers of an existing cluster
+    (``scheduler``) are not this process's to stop.
 
     Parameters
     ----------
@@ -676,18 +721,26 @@ def open_workers(
     scheduler : str, optional
         The address of a running Dask scheduler (``tcp://host:8786``). Its workers must have
         ``qi_helpers`` installed and see the project folder at the same path.
+    record : path, optional
+        The run's process record (``outputs/.run.lock``), where local workers and their kernels
+        add themselves.
 
     Yields
     ------
     Workers
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
+    # Given to the workers only, never set in this process, whose other children are not workers.
+    environment = _processes.worker_environment(record)
     if cluster is None and scheduler is None:
         # "spawn": each worker is a fresh interpreter, safe with the kernels' ZeroMQ threads.
+        # Workers are started by the thread that submits the first notebooks (the runner's, which
+        # outlives the pool): their parent-death signal refers to that thread.
         pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_pool_worker,
+            initargs=(environment,),
         )
 
         def kill() -> None:
@@ -727,6 +780,10 @@ def open_workers(
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
+                # The nannies run in this process and set these in each worker's environment;
+                # the preload arms the worker as soon as it starts (qi_helpers._processes).
+                env=environment,
+                preload=[*_dask_preloads(), "qi_helpers._processes"],
             )
             client = Client(local)
             where = "local Dask cluster"

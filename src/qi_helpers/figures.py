@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.drawing import figure, plain_text, subplots
 
 #: Okabe-Ito, a palette that colour-blind readers can tell apart (Okabe & Ito 2008).
 OKABE_ITO = [
@@ -29,15 +30,6 @@ OKABE_ITO = [
     "#000000",
     "#999999",
 ]
-
-
-def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
-    """Like ``plt.subplots`` without pyplot: the figure is not registered with pyplot, so a
-    notebook shows it once (as the cell's value), and nothing needs closing."""
-    figsize = kwargs.pop("figsize", None)
-    fig = Figure(figsize=figsize, layout="tight")
-    axes = fig.subplots(nrows, ncols, **kwargs)
-    return fig, axes
 
 
 DECISION_COLOURS = {
@@ -101,7 +93,7 @@ def plot_staff_network(identification, *, seed: int = 0, max_nodes: int = 1500) 
     ids = sorted(centres)
     colour = {ms: OKABE_ITO[i % len(OKABE_ITO)] for i, ms in enumerate(ids)}
     ties = identification.ties
-    fig, ax = _subplots(figsize=(7.5, 7.5))
+    fig, ax = subplots(figsize=(7.5, 7.5))
     if ties is not None and len(ties):
         ties = ties[ties["staff_a"].isin(positions) & ties["staff_b"].isin(positions)]
         strength = ties["shared_patients"] / ties["shared_patients"].max()
@@ -177,7 +169,7 @@ def plot_pdsa_timeline(
         decision (adopt, adapt,
         abandon, ongoing: :data:`DECISION_COLOURS`).
     """
-    fig, ax = _subplots(figsize=(10, 1.2 + 0.5 * max(1, pdsa["change"].nunique())))
+    fig, ax = subplots(figsize=(10, 1.2 + 0.5 * max(1, pdsa["change"].nunique())))
     if pdsa.empty:
         ax.text(
             0.5,
@@ -277,7 +269,7 @@ def plot_change(
     from qi_helpers.charts import plot_qic
 
     if ax is None:
-        fig, ax = _subplots(figsize=(8, 4))
+        fig, ax = subplots(figsize=(8, 4))
     else:
         fig = ax.figure
     if item.chart.empty:
@@ -327,13 +319,13 @@ def plot_measures(analysis, *, ncols: int = 2, show_95: bool = False) -> Figure:
     """
     charts = [a for a in analysis.analyses if not a.chart.empty]
     if not charts:
-        fig, ax = _subplots(figsize=(8, 2))
+        fig, ax = subplots(figsize=(8, 2))
         ax.text(0.5, 0.5, "No measured data for this microsystem.", ha="center", va="center")
         ax.axis("off")
         return fig
     ncols = max(1, min(ncols, len(charts)))
     nrows = math.ceil(len(charts) / ncols)
-    fig, axes = _subplots(nrows, ncols, figsize=(7 * ncols, 3.8 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(7 * ncols, 3.8 * nrows), squeeze=False)
     for ax, item in zip(axes.flat, charts, strict=False):
         plot_change(item, ax=ax, show_95=show_95)
         ax.title.set_fontsize(9)
@@ -350,8 +342,8 @@ def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = 11) -> Figure:
     subgroups : DataFrame
         From :func:`qi_helpers.equity.subgroup_effects`.
     threshold : int
-        ``publish.small_cell_threshold``: subgroups with fewer cases than this before or after
-        the change are left out of the picture (they are counted in the table as ``<11``).
+        ``publish.small_cell_threshold``: subgroups whose numbers the published table hides
+        (``<11`` or ``*``, :func:`qi_helpers.equity.subgroup_mask`) are left out of the picture.
 
     Returns
     -------
@@ -360,18 +352,21 @@ def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = 11) -> Figure:
         subgroups (did not improve when the whole did) in vermillion, the whole's effect as a
         vertical line and no effect as a dashed one.
     """
-    shown = subgroups[(subgroups["n_baseline"] >= threshold) & (subgroups["n_after"] >= threshold)]
-    shown = shown[shown["effect"].notna()]
+    from qi_helpers.equity import subgroup_mask
+
+    hidden = subgroup_mask(subgroups, threshold=threshold).ne("").any(axis=1)
+    shown = subgroups[~hidden & subgroups["effect"].notna()]
     panels = list(dict.fromkeys(zip(shown["measure_id"], shown["change"], strict=True)))
     if not panels:
-        fig, ax = _subplots(figsize=(8, 1.5))
+        fig, ax = subplots(figsize=(8, 1.5))
         ax.text(0.5, 0.5, "No change with enough patients to compare subgroups yet.",
                 ha="center", va="center", transform=ax.transAxes)  # fmt: skip
         ax.axis("off")
         return fig
     sizes = [int(((shown["measure_id"] == m) & (shown["change"] == c)).sum()) for m, c in panels]
-    fig = Figure(figsize=(8, sum(0.28 * s + 1.2 for s in sizes)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[s + 3 for s in sizes])
+    fig, axes = subplots(len(panels), 1, figsize=(8, sum(0.28 * s + 1.2 for s in sizes)),
+                         layout="constrained", squeeze=False,
+                         height_ratios=[s + 3 for s in sizes])  # fmt: skip
     for ax, (mid, change) in zip(axes[:, 0], panels, strict=True):
         part = shown[(shown["measure_id"] == mid) & (shown["change"] == change)]
         whole = part[part["dimension"] == "all"]
@@ -432,17 +427,18 @@ def plot_criteria_heatmap(
         labels = labels + np.where(head["selected"].to_numpy(dtype=bool), " (pilot)", "")
     shown.index = labels.to_numpy()
     shown.columns = [CRITERIA_LABELS.get(c, c).replace(" ", "\n", 1) for c in shown.columns]
-    fig, ax = _subplots(figsize=(1.4 * len(shown.columns) + 3, 0.35 * len(shown) + 1.8))
-    sns.heatmap(
-        shown,
-        annot=True,
-        fmt=".2f",
-        vmin=0,
-        vmax=1,
-        cmap="viridis",
-        ax=ax,
-        cbar_kws={"label": "score (1 = best)"},
-    )
+    fig, ax = subplots(figsize=(1.4 * len(shown.columns) + 3, 0.35 * len(shown) + 1.8))
+    with plain_text():  # seaborn measures its tick labels before any draw
+        sns.heatmap(
+            shown,
+            annot=True,
+            fmt=".2f",
+            vmin=0,
+            vmax=1,
+            cmap="viridis",
+            ax=ax,
+            cbar_kws={"label": "score (1 = best)"},
+        )
     ax.set_ylabel("")
     ax.set_title("Pilot criteria, best candidates first")
     return fig
@@ -503,7 +499,7 @@ def plot_waves(plan: pd.DataFrame) -> Figure:
     import matplotlib.dates as mdates
     from matplotlib.patches import Patch
 
-    fig, ax = _subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
+    fig, ax = subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
     if plan.empty:
         ax.text(
             0.5,
@@ -571,7 +567,7 @@ def plot_adoption_curve(curve: pd.DataFrame) -> Figure:
     changes = sorted(curve["change"].unique()) if not curve.empty else []
     ncols = 2 if len(changes) > 1 else 1
     nrows = max(1, -(-len(changes) // ncols))
-    fig, axes = _subplots(nrows, ncols, figsize=(5.2 * ncols, 2.8 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(5.2 * ncols, 2.8 * nrows), squeeze=False)
     axes = axes.ravel()
     if not changes:
         axes[0].text(0.5, 0.5, "No adoption and no plan yet.", ha="center", va="center")
@@ -630,14 +626,15 @@ def plot_sustain(tracking, *, ncols: int = 3) -> Figure:
     verdicts = tracking.verdicts
     n = len(verdicts)
     if n == 0:
-        fig, ax = _subplots(figsize=(6, 1.5))
+        fig, ax = subplots(figsize=(6, 1.5))
         ax.text(0.5, 0.5, "No adopter to track yet.", ha="center", va="center")
         ax.axis("off")
         return fig
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.9 * nrows + 0.5), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig, axes = subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows + 0.5),
+                         layout="constrained", squeeze=False)  # fmt: skip
+    axes = axes.ravel()
     for ax, row in zip(axes, verdicts.itertuples(), strict=False):
         chart = tracking.charts[(row.microsystem_id, row.change, row.measure_id)]
         marks = pd.DataFrame({"date": [row.adopted], "label": ["adopted"]})
@@ -657,25 +654,32 @@ def plot_sustain(tracking, *, ncols: int = 3) -> Figure:
 
 
 # ---- 5 Ps profile cards (workbook 01) --------------------------------------------------------
-def _plain(text: object) -> str:
-    """Text from data, safe from matplotlib's mathtext (``$`` pairs)."""
-    return str(text).replace("$", r"\$")
-
-
-def _mix_bars(ax, mix: pd.DataFrame, title: str, *, top: int = 6, colour: str = "#0072B2"):
+def _mix_bars(
+    ax,
+    mix: pd.DataFrame,
+    title: str,
+    *,
+    top: int = 6,
+    colour: str = "#0072B2",
+    hidden: dict[str, str] | None = None,
+):
+    """Horizontal bars of a mix; a category in ``hidden`` shows its small-cell label, no bar."""
+    hidden = hidden or {}
     part = mix.sort_values(["n", "category"], ascending=[False, True]).head(top)
     if part.empty:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
     else:
-        ax.barh([_plain(c) for c in part["category"]], part["share"] * 100, color=colour)
+        names = [f"{c} ({hidden[c]})" if c in hidden else str(c) for c in part["category"]]
+        shares = (part["share"] * 100).where(~part["category"].isin(list(hidden)), 0.0)
+        ax.barh(names, shares, color=colour)
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
         ax.set_xlabel("%", fontsize=8)
     ax.set_title(title, loc="left", fontsize=9)
 
 
-def plot_profile_card(profiles, microsystem_id: str) -> Figure:
+def plot_profile_card(profiles, microsystem_id: str, *, threshold: int = 11) -> Figure:
     """One microsystem's 5 Ps on one card: the team's picture of itself.
 
     Parameters
@@ -684,6 +688,10 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
         The result of :func:`qi_helpers.profiles.profile`.
     microsystem_id : str
         Which microsystem.
+    threshold : int
+        ``publish.small_cell_threshold``: patient numbers are drawn as the published cards show
+        them (:func:`qi_helpers.profiles.patient_cells`): a hidden age band or condition has no
+        bar and its label says ``<11`` or ``*``; a hidden panel size or share is not written.
 
     Returns
     -------
@@ -704,12 +712,21 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
 
     from qi_helpers.charts import plot_qic
     from qi_helpers.profile_cards import card_facts, profile_row
+    from qi_helpers.profiles import patient_cells, published_summary
 
     row = profile_row(profiles, microsystem_id)
     mix = profiles.mix[profiles.mix["microsystem_id"] == microsystem_id]
+    published = published_summary(profiles, threshold)
+    shown = published[published["microsystem_id"] == microsystem_id].iloc[0]
+    cells = patient_cells(profiles, threshold)
+    cells = cells[(cells["microsystem_id"] == microsystem_id) & (cells["code"] != "")]
+    hidden = {
+        dimension: dict(zip(part["category"].astype(str), part["label"], strict=True))
+        for dimension, part in cells.groupby("dimension")
+    }
     # a fixed layout: a constrained one costs several extra draws per card; 60 dpi keeps a
     # report of many cards light (each card is wide, so its text stays readable)
-    fig = Figure(figsize=(16, 6.6), dpi=60)
+    fig = figure(figsize=(16, 6.6), dpi=60)
     grid = fig.add_gridspec(
         2, 4, left=0.07, right=0.99, top=0.9, bottom=0.07, wspace=0.45, hspace=0.35
     )
@@ -717,7 +734,7 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
     text_ax.axis("off")
     facts = dict(card_facts(profiles, microsystem_id))
     lines = [f"{p}: {facts[p]}" for p in ("Purpose", "Professionals", "Processes")]
-    wrapped = "\n\n".join(textwrap.fill(_plain(line), 52) for line in lines)
+    wrapped = "\n\n".join(textwrap.fill(line, 52) for line in lines)
     text_ax.text(0, 1, wrapped, va="top", ha="left", fontsize=8, transform=text_ax.transAxes)
     _mix_bars(
         fig.add_subplot(grid[0, 1]), mix[mix["dimension"] == "activity"], "Purpose: main activities"
@@ -734,18 +751,24 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
         ax.axis("off")
     else:
         ages = ages.sort_values("category")
-        ax.bar([_plain(c) for c in ages["category"]], ages["share"] * 100, color="#E69F00")
+        small = hidden.get("age_band", {})
+        names = [f"{c}\n({small[c]})" if c in small else str(c) for c in ages["category"]]
+        heights = (ages["share"] * 100).where(~ages["category"].isin(list(small)), 0.0)
+        ax.bar(names, heights, color="#E69F00")
         ax.tick_params(axis="x", labelsize=8)
         ax.set_ylabel("% of panel", fontsize=8)
-    female = row["share_female"]
+    female = shown["share_female"]  # empty when a count of its dimension is hidden
     sex = "" if pd.isna(female) else f", {100 * female:.0f}% female"
-    ax.set_title(f"Patients: panel of {row['panel_size']:,}{sex}", loc="left", fontsize=9)
+    panel = shown["panel_size"]
+    panel = f"{panel:,}" if isinstance(panel, int | float | np.integer) else str(panel)
+    ax.set_title(f"Patients: panel of {panel}{sex}", loc="left", fontsize=9)
     _mix_bars(
         fig.add_subplot(grid[1, 0]),
         mix[mix["dimension"] == "condition"],
         "Patients: leading conditions (% of panel)",
         top=5,
         colour="#D55E00",
+        hidden=hidden.get("condition", {}),
     )
     chart = profiles.weekly[profiles.weekly["facet1"] == microsystem_id]
     ax = fig.add_subplot(grid[1, 1:3])
@@ -766,6 +789,6 @@ def plot_profile_card(profiles, microsystem_id: str) -> Figure:
     ax.set_title("Patterns: day of the week (%)", loc="left", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     fig.suptitle(
-        _plain(f"{microsystem_id}: {row.get('name', row['kind'])}"), x=0.01, ha="left", fontsize=12
+        f"{microsystem_id}: {row.get('name', row['kind'])}", x=0.01, ha="left", fontsize=12
     )
     return fig

@@ -105,6 +105,8 @@ class Identification:
         - ``linked_microsystems``: up to three microsystems sharing most patients with it, with
           the number shared (its linked processes);
         - ``n_staff``, ``n_patients``: staff in the cluster and patients they saw;
+        - ``panel_size``: patients for whom it is the main microsystem (the first of their
+          rows in ``patients``), part of ``n_patients``;
         - ``weekly_volume``: activities a week by its staff;
         - ``measurable`` (bool) and ``why``: enough volume to chart weekly measures, and why.
     staff : DataFrame

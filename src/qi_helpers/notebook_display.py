@@ -3,7 +3,9 @@
 Our drawing functions build ``matplotlib.figure.Figure`` objects without pyplot, so that a figure
 is shown once (as the cell's value) and never leaks into pyplot's global state. IPython shows a
 bare Figure as an image only once a PNG formatter is registered for it; this module registers it
-when imported inside an IPython kernel and does nothing elsewhere.
+when imported inside an IPython kernel and does nothing elsewhere. It also registers display
+formatters that screen every displayed table for identifiers before pandas formats (and
+shortens) it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,53 @@ def enable_figure_display() -> bool:
     return True
 
 
+def _screened(obj):
+    """``obj`` (a DataFrame or Series) with the active identifier screen applied, or itself."""
+    import pandas as pd
+
+    from qi_helpers.privacy import active_screen
+
+    screen = active_screen()
+    if screen is None:
+        return obj
+    if isinstance(obj, pd.Series):
+        frame, _ = screen.redact_frame(obj.to_frame())
+        return frame.iloc[:, 0]
+    frame, _ = screen.redact_frame(obj)
+    return frame
+
+
+def enable_table_screening() -> bool:
+    """Screen every table a notebook displays for identifiers, before pandas formats it.
+
+    pandas shortens long cells (``...``) when it formats a table, so an identifier cut in two
+    could slip past a screen of the finished page; the display formatters registered here
+    apply the project's screen (:func:`qi_helpers.privacy.active_screen`, set by
+    ``load_project``) to the table first. Without a loaded project tables show as they are.
+
+    Returns
+    -------
+    bool
+        True when a shell was found and the formatters registered.
+    """
+    try:
+        import pandas as pd
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    formatters = shell.display_formatter.formatters
+    for kind in (pd.DataFrame, pd.Series):
+        if kind is pd.DataFrame:
+            formatters["text/html"].for_type(kind, lambda obj: _screened(obj)._repr_html_())
+        formatters["text/plain"].for_type(kind, lambda obj, p, cycle: p.text(repr(_screened(obj))))
+    return True
+
+
 enable_figure_display()
+enable_table_screening()
 
 
 def table_or_note(table, note: str):

@@ -16,12 +16,13 @@ runs analysis) and colours the points that :func:`qi_helpers.spc.signals` flags,
 Every value that comes from data is HTML-escaped (:func:`qi_helpers.privacy.escape`). Cards hold
 counts, shares and mixes only: no patient or staff identifier. Patient numbers follow the
 publishing policy on small cells (``publish.small_cell_threshold``, 11 by default, as in the CMS
-cell-size policy): a panel, an age band or a condition of 1 to 10 patients shows as ``<11``
-rather than as a count or a share of the panel (from which the count would follow). When an age
-band is hidden, further bands are hidden too (``*``, by the rule of
-:func:`qi_helpers.privacy.small_cell_mask`), so that it cannot be recovered as the panel minus the
-others. The shares female and aged 65 or over are left out when either side holds 1 to 10
-patients.
+cell-size policy), the rule of :func:`qi_helpers.privacy.small_group_mask` applied to all the
+microsystem's patient numbers at once (:func:`qi_helpers.profiles.patient_cells`): a panel, an
+age band or a condition of 1 to 10 patients shows as ``<11`` rather than as a count or a share
+of the panel (from which the count would follow), and further numbers are hidden (``*``) where
+the panel minus the others would give a small one away (an ``unknown`` age band the card leaves
+out counts as a hidden band). The shares female and aged 65 or over are left out when any count
+of their dimension is hidden.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import pandas as pd
 
 from qi_helpers.charts import POINT_COLOURS
 from qi_helpers.errors import DataError
-from qi_helpers.privacy import COMPLEMENTARY_LABEL, escape, small_cell_label, small_cell_mask
-from qi_helpers.profiles import published_summary
+from qi_helpers.privacy import COMPLEMENTARY_LABEL, escape, small_cell_label, small_group_mask
+from qi_helpers.profiles import PUBLISHED_CONDITIONS, patient_cells, published_summary
 
 __all__ = [
     "CARD_CSS",
@@ -81,6 +82,16 @@ text-align:left;vertical-align:middle;font-weight:400;background:none;line-heigh
 .qi-card img.qi-card-run{display:block;width:100%;max-width:44rem;height:auto}
 .qi-card details{font-size:.78rem}
 """
+# Bar lengths are classes in steps of 5%, not inline styles: a report page admits no style
+# from notebook output (qi_helpers.privacy.clean_html), only the CSS of its template.
+CARD_CSS += "".join(f".qi-card-mix span.qi-w{w}{{width:{w}%}}" for w in range(0, 101, 5)) + "\n"
+
+
+def bar_class(width: float) -> str:
+    """The class of a bar ``width`` percent long, to the nearest 5% (``qi-w40``)."""
+    step = 0 if pd.isna(width) else int(round(min(max(float(width), 0.0), 100.0) / 5.0)) * 5
+    return f"qi-w{step}"
+
 
 #: Patient counts from 1 to this minus 1 are not shown (``publish.small_cell_threshold``).
 DEFAULT_THRESHOLD = 11
@@ -106,11 +117,6 @@ def _day(when: object) -> str:
     return f"{when.day} {when:%b %Y}"
 
 
-def _is_small(count: float, threshold: int) -> bool:
-    """A patient count the small-cell policy hides: from 1 to ``threshold - 1``."""
-    return pd.notna(count) and 0 < count < threshold
-
-
 def _count_text(count: object) -> str:
     """A published count: ``1,707``, or the small-cell label it already is (``<11``)."""
     return count if isinstance(count, str) else f"{int(count):,}"
@@ -126,22 +132,21 @@ def small_cells(counts: pd.Series, threshold: int, *, partition: bool) -> pd.Ser
     threshold : int
         Counts from 1 to ``threshold - 1`` are hidden (``"<threshold"``).
     partition : bool
-        True when the categories split a total that is shown (age bands of a panel): further
-        counts are then hidden (``"*"``) until no hidden count, alone or summed with the other
-        hidden ones, can be worked out as the total minus the rest (the row rule of
-        :func:`qi_helpers.privacy.small_cell_mask`). False (leading conditions: a patient may
-        have several) hides the small counts only.
+        True when the categories split a total that is known (the total is taken as known):
+        further counts are then hidden (``"*"``) until no hidden count, alone or summed with
+        the other hidden ones, can be worked out as the total minus the rest
+        (:func:`qi_helpers.privacy.small_group_mask`). False hides the small counts only.
+        Cards judge all of a microsystem's patient numbers together instead
+        (:func:`qi_helpers.profiles.patient_cells`).
 
     Returns
     -------
     Series
         ``""`` where the count may be shown, else the label shown instead.
     """
-    if partition:
-        row = pd.DataFrame([counts.to_numpy()], columns=[str(i) for i in range(len(counts))])
-        codes = small_cell_mask(row, list(row.columns), threshold).iloc[0].to_numpy()
-    else:
-        codes = np.where(counts.apply(lambda n: _is_small(n, threshold)), "primary", "")
+    frame = pd.DataFrame({"n": counts.to_numpy(), "dimension": "all"})
+    dimension = "dimension" if partition else None
+    codes = small_group_mask(frame, ["n"], threshold, dimension=dimension)["n"].to_numpy()
     labels = {"primary": small_cell_label(threshold), "complementary": COMPLEMENTARY_LABEL}
     return pd.Series([labels.get(c, "") for c in codes], index=counts.index, dtype=object)
 
@@ -192,14 +197,18 @@ def profile_row(profiles, microsystem_id: str) -> pd.Series:
     return summary.loc[microsystem_id]
 
 
-def _published_row(profiles, microsystem_id: str, threshold: int) -> pd.Series:
-    """One microsystem's row of :func:`qi_helpers.profiles.published_summary`."""
-    own = dataclasses.replace(
+def _own(profiles, microsystem_id: str):
+    """The profiles of one microsystem (the small-cell rule judges each on its own)."""
+    return dataclasses.replace(
         profiles,
         summary=profiles.summary[profiles.summary["microsystem_id"] == microsystem_id],
         mix=profiles.mix[profiles.mix["microsystem_id"] == microsystem_id],
     )
-    return published_summary(own, threshold).iloc[0]
+
+
+def _published_row(profiles, microsystem_id: str, threshold: int) -> pd.Series:
+    """One microsystem's row of :func:`qi_helpers.profiles.published_summary`."""
+    return published_summary(_own(profiles, microsystem_id), threshold).iloc[0]
 
 
 def card_facts(
@@ -430,7 +439,7 @@ def _mix_row(category: object, amount: float, largest: float, value: str, hidden
         width = 0.0 if pd.isna(amount) else 100 * amount / largest
     return (
         f'<tr><th scope="row">{escape(category)}</th><td>{escape(text)}</td>'
-        f'<td><span style="width:{width:.0f}%"></span></td></tr>'
+        f'<td><span class="{bar_class(width)}"></span></td></tr>'
     )
 
 
@@ -443,12 +452,12 @@ def _mix_table(
     top: int | None = 6,
     value: str = "share",
     order: Sequence[str] | None = None,
-    threshold: int | None = None,
-    partition: bool = False,
+    labels: pd.Series | None = None,
 ) -> str:
     """One mix as a figure: a caption and a table of category, value and a CSS bar.
 
-    With a ``threshold`` (patient mixes), small counts show as labels (:func:`small_cells`).
+    ``labels`` (patient mixes: category -> ``"<11"``, ``"*"`` or ``""``, from
+    :func:`qi_helpers.profiles.patient_cells`) is shown instead of a hidden value.
     """
     if order is not None:
         part = mix.set_index("category").reindex(order).fillna({"n": 0.0, "share": 0.0})
@@ -460,8 +469,8 @@ def _mix_table(
         body = '<p class="qi-card-note">No data.</p>'
     else:
         hidden = pd.Series("", index=part.index, dtype=object)
-        if threshold is not None:
-            hidden = small_cells(part["n"], threshold, partition=partition)
+        if labels is not None:
+            hidden = part["category"].map(labels).fillna("").astype(object)
         largest = float(part.loc[hidden == "", value].max()) if (hidden == "").any() else 1.0
         largest = largest or 1.0
         rows = "".join(
@@ -534,6 +543,8 @@ def card_html(profiles, microsystem_id: str, *, threshold: int = DEFAULT_THRESHO
     dimension = mix["dimension"]
     ages = mix[(dimension == "age_band") & (mix["category"] != "unknown")]
     panel = published["panel_size"]
+    cells = patient_cells(_own(profiles, microsystem_id), threshold)
+    labels = {d: part.set_index("category")["label"] for d, part in cells.groupby("dimension")}
     panels = [
         _mix_table(
             mix[dimension == "activity"],
@@ -554,16 +565,15 @@ def card_html(profiles, microsystem_id: str, *, threshold: int = DEFAULT_THRESHO
             ("age band", "% of panel"),
             "qi-card-ages",
             order=sorted(ages["category"]),
-            threshold=threshold,
-            partition=True,
+            labels=labels.get("age_band"),
         ),
         _mix_table(
             mix[dimension == "condition"],
             "Patients: leading conditions",
             ("condition", "% of panel"),
             "qi-card-conditions",
-            top=5,
-            threshold=threshold,
+            top=PUBLISHED_CONDITIONS,
+            labels=labels.get("condition"),
         ),
         _mix_table(
             mix[dimension == "day_of_week"],

@@ -31,12 +31,15 @@ import pandas as pd
 from qi_helpers.activity_network import ACTIVITY_COLUMNS
 from qi_helpers.errors import DataError
 from qi_helpers.microsystems import Identification
-from qi_helpers.privacy import small_cell_label
-from qi_helpers.registry import main_microsystem
+from qi_helpers.privacy import COMPLEMENTARY_LABEL, small_cell_label, small_group_mask
+from qi_helpers.registry import PATIENT_TOTALS, main_microsystem
 from qi_helpers.schema import activity_timestamps, blank_mask, require_dataframe
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 OLDER_BANDS = ("65-79", "80+")
+
+#: How many leading conditions the published profiles name (the summary three, a card five).
+PUBLISHED_CONDITIONS = 5
 
 #: The dimensions of :attr:`Profiles.mix`, the P each belongs to.
 MIX_DIMENSIONS = {
@@ -303,12 +306,12 @@ def _top(
     dimension: str,
     k: int = 3,
     percent: bool = True,
-    hide_below: int | None = None,
+    hidden: pd.Series | None = None,
 ) -> pd.Series:
     """The ``k`` largest categories of a dimension per microsystem, as text with their share.
 
-    With ``hide_below``, a category of 1 to ``hide_below - 1`` shows ``(<hide_below)`` instead
-    of its share (small-cell policy).
+    ``hidden`` (indexed like ``mix``) holds the small-cell label a category shows instead of its
+    share (``<11`` or ``*``, :func:`patient_cells`), empty where it may be shown.
     """
     part = mix[mix["dimension"] == dimension].sort_values(
         ["microsystem_id", "n", "category"], ascending=[True, False, True]
@@ -319,9 +322,9 @@ def _top(
         if percent
         else part["n"].round(1).astype(str)
     )
-    if hide_below is not None:
-        small = (part["n"] > 0) & (part["n"] < hide_below)
-        amount = amount.where(~small, small_cell_label(hide_below))
+    if hidden is not None:
+        label = hidden.reindex(part.index).fillna("")
+        amount = amount.where(label == "", label)
     text = part["category"].astype(str) + " (" + amount + ")"
     return text.groupby(part["microsystem_id"]).agg(", ".join)
 
@@ -468,6 +471,77 @@ def _purpose_sentence(microsystem_id: str, row: pd.Series) -> str:
     return f"{microsystem_id} ({kind}) does mainly {row['main_activities']} for {who}."
 
 
+def patient_cells(profiles: Profiles, threshold: int = 11) -> pd.DataFrame:
+    """Every patient number the profiles publish, and whether the small-cell rule hides it.
+
+    The numbers of a microsystem add up (:data:`qi_helpers.registry.PATIENT_TOTALS`): its panel
+    is part of the patients it saw, and splits into age bands, sexes and conditions. They are
+    judged together by :func:`qi_helpers.privacy.small_group_mask`, so that neither a small group
+    nor a small remainder (patients seen minus the panel, an ``unknown`` age band a card leaves
+    out, the panel minus its conditions) can be worked out by subtraction; the registry's
+    patients seen and panel are hidden the same way
+    (:func:`qi_helpers.registry.patient_numbers_mask`).
+
+    Parameters
+    ----------
+    profiles : Profiles
+        The result of :func:`profile`.
+    threshold : int
+        ``publish.small_cell_threshold``.
+
+    Returns
+    -------
+    DataFrame
+        ``microsystem_id, dimension`` (``seen``, ``panel``, ``age_band``, ``sex``,
+        ``condition``), ``category``, ``n``, ``share``, ``mix_row`` (the row of
+        :attr:`Profiles.mix`, -1 for ``seen`` and ``panel``), ``published`` (shown in a table
+        or card: not the ``unknown`` age band, nor conditions after the first
+        :data:`PUBLISHED_CONDITIONS`), ``code`` (``"primary"``, ``"complementary"`` or ``""``)
+        and ``label`` (``"<threshold"``, ``"*"`` or ``""``).
+    """
+    summary = profiles.summary
+    ids = summary["microsystem_id"].to_numpy(dtype=object)
+    head = pd.DataFrame(
+        {
+            "microsystem_id": np.concatenate([ids, ids]),
+            "dimension": ["seen"] * len(ids) + ["panel"] * len(ids),
+            "category": "all",
+            "n": np.concatenate(
+                [
+                    summary["patients_seen"].to_numpy(dtype=float),
+                    summary["panel_size"].to_numpy(dtype=float),
+                ]
+            ),
+            "share": np.nan,
+            "mix_row": -1,
+        }
+    )
+    mix = profiles.mix[profiles.mix["dimension"].isin(["age_band", "sex", "condition"])]
+    mix = mix[["microsystem_id", "dimension", "category", "n", "share"]].assign(mix_row=mix.index)
+    cells = pd.concat([head, mix], ignore_index=True)
+    rank = (
+        cells[cells["dimension"] == "condition"]
+        .sort_values(["microsystem_id", "n", "category"], ascending=[True, False, True])
+        .groupby("microsystem_id")
+        .cumcount()
+    )
+    cells["published"] = ~(cells["dimension"].eq("age_band") & cells["category"].eq("unknown"))
+    cells.loc[rank.index, "published"] = rank < PUBLISHED_CONDITIONS
+    mask = small_group_mask(
+        cells,
+        ["n"],
+        threshold,
+        dimension="dimension",
+        totals=PATIENT_TOTALS,
+        within=["microsystem_id"],
+        published="published",
+    )
+    cells["code"] = mask["n"]
+    labels = {"primary": small_cell_label(threshold), "complementary": COMPLEMENTARY_LABEL}
+    cells["label"] = cells["code"].map(labels).fillna("")
+    return cells
+
+
 def published_summary(profiles: Profiles, threshold: int = 11) -> pd.DataFrame:
     """:attr:`Profiles.summary` as it may be published: small patient numbers hidden.
 
@@ -477,36 +551,37 @@ def published_summary(profiles: Profiles, threshold: int = 11) -> pd.DataFrame:
         The result of :func:`profile`.
     threshold : int
         The project's ``publish.small_cell_threshold`` (11 by default, as in the CMS cell-size
-        policy): patient numbers from 1 to ``threshold - 1`` are not published.
+        policy): patient numbers from 1 to ``threshold - 1`` are not published, nor any number
+        from which one can be worked out.
 
     Returns
     -------
     DataFrame
-        The summary with ``panel_size`` and ``patients_seen`` of 1 to ``threshold - 1`` shown
-        as ``"<threshold"`` (the columns become text); ``share_female`` and ``share_65_plus``
-        left empty when either side of the share stands for 1 to ``threshold - 1`` patients of
-        the panel; small leading conditions shown as ``"(<threshold)"`` instead of their
+        The summary with the rule of :func:`patient_cells`: ``panel_size`` and
+        ``patients_seen`` shown as ``"<threshold"`` (small) or ``"*"`` (``patients_seen`` minus
+        the panel is small) where hidden (the columns become text); ``share_female`` and
+        ``share_65_plus`` left empty when any count of their dimension (sex, age band,
+        ``unknown`` included) is hidden, since a share times the panel gives a count; hidden
+        leading conditions shown as ``"(<threshold)"`` or ``"(*)"`` instead of their
         prevalence; and the ``purpose`` sentence rebuilt from these values. The numbers in
         ``outputs/data/`` are not changed: only what a report shows.
     """
     if int(threshold) < 1:
         raise DataError(f"published_summary: threshold must be 1 or more, found {threshold!r}.")
     out = profiles.summary.copy()
-
-    def small(values: pd.Series) -> pd.Series:
-        return (values > 0) & (values < threshold)
-
-    panel = out["panel_size"].astype(float)
-    for column in ("share_female", "share_65_plus"):
-        count = (out[column] * panel).round()
-        out[column] = out[column].mask(small(count) | small(panel - count))
-    label = small_cell_label(threshold)
-    for column in ("panel_size", "patients_seen"):
-        values = out[column]
-        out[column] = values.astype(object).where(~small(values.astype(float)), label)
+    cells = patient_cells(profiles, threshold)
     ids = out["microsystem_id"]
-    conditions = _top(profiles.mix, "condition", hide_below=threshold)
-    out["leading_conditions"] = ids.map(conditions).fillna("")
+    hidden = cells[cells["code"] != ""]
+    for column, dimension in (("share_female", "sex"), ("share_65_plus", "age_band")):
+        touched = set(hidden.loc[hidden["dimension"] == dimension, "microsystem_id"])
+        out[column] = out[column].mask(ids.isin(touched).to_numpy())
+    for column, dimension in (("panel_size", "panel"), ("patients_seen", "seen")):
+        label = cells[cells["dimension"] == dimension].set_index("microsystem_id")["label"]
+        label = ids.map(label).fillna("")
+        out[column] = out[column].astype(object).where(label.eq(""), label)
+    conditions = cells[cells["dimension"] == "condition"].set_index("mix_row")["label"]
+    out["leading_conditions"] = ids.map(_top(profiles.mix, "condition", hidden=conditions))
+    out["leading_conditions"] = out["leading_conditions"].fillna("")
     out["purpose"] = [_purpose_sentence(row["microsystem_id"], row) for _, row in out.iterrows()]
     return out
 

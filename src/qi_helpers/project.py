@@ -8,6 +8,7 @@ runs identically from JupyterLab (working folder ``workbooks/``) and from paperm
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,18 @@ import pandas as pd
 import yaml
 
 from qi_helpers.errors import ConfigError
+from qi_helpers.privacy import IdentifierScreen, project_screen, set_active_screen
 
 PROJECT_FILE = Path("parameters") / "project.yaml"
+
+#: Settings of ``parameters/project.yaml`` that name a file or folder the code writes: their
+#: default and the folder a relative value starts from (``root``: the project folder, ``data``:
+#: ``outputs/data``). :meth:`Project.output_path` keeps every one of them inside the project.
+OUTPUT_SETTINGS: dict[str, tuple[str, str]] = {
+    "outputs": ("outputs", "root"),
+    "data.demo.out": ("data/demo", "root"),
+    "spread.export": ("spread_plan.xlsx", "data"),
+}
 
 #: Which workbook writes each table under ``outputs/data/``.
 OUTPUT_WRITERS = {
@@ -130,10 +141,95 @@ class Project:
         p = Path(relative)
         return p if p.is_absolute() else self.root / p
 
+    def _lookup(self, setting: str) -> Any:
+        """The value of a dotted setting such as ``spread.export`` (None when absent)."""
+        value: Any = self.config
+        for key in setting.split("."):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+    def output_path(
+        self, setting: str, value: str | Path | None = None, *, base: Path | None = None
+    ) -> Path:
+        """Resolve a configured output path: a file or folder the code writes, inside the project.
+
+        Every path that comes from the parameters and is written to goes through here (see
+        :data:`OUTPUT_SETTINGS`), so a value such as ``../../../x.csv``, an absolute path
+        elsewhere, or a path through a symbolic link that points out of the project is refused
+        before anything is written.
+
+        Parameters
+        ----------
+        setting : str
+            The dotted name of the setting, e.g. ``"spread.export"``: read from the parameters
+            when ``value`` is None, and named in errors.
+        value : str or Path, optional
+            The value to use instead (a workbook's parameter that overrides the setting).
+        base : Path, optional
+            The folder a relative value starts from; default the one :data:`OUTPUT_SETTINGS`
+            gives the setting, else the project folder.
+
+        Returns
+        -------
+        Path
+            The path, resolved (symbolic links followed), inside the project folder.
+
+        Raises
+        ------
+        ConfigError
+            When the value is not a path, or the path is the project folder itself or lies
+            outside it; the message names the setting and the value.
+        """
+        default, start = OUTPUT_SETTINGS.get(setting, ("", "root"))
+        if value is None:
+            value = self._lookup(setting)
+        if value is None or value == "":
+            value = default
+        where = f"{self.root / PROJECT_FILE}: `{setting}: {value}`"
+        if not isinstance(value, str | Path) or not str(value).strip() or "\0" in str(value):
+            raise ConfigError(f"{where} is not a usable path: give a file or folder name.")
+        if base is None:
+            base = self.data_dir if start == "data" else self.root
+        path = Path(value)
+        path = path if path.is_absolute() else Path(base) / path
+        root = self.root.resolve()
+        resolved = path.resolve()
+        if resolved == root:
+            raise ConfigError(
+                f"{where} names the project folder itself; give a file or folder inside it."
+            )
+        if root not in resolved.parents:
+            # Say why: the text itself leads out, or a symbolic link on the way does.
+            lexical = Path(os.path.normpath(path.absolute()))
+            how = (
+                "through a symbolic link that points out of it"
+                if lexical == root or root in lexical.parents
+                else "outside it"
+            )
+            raise ConfigError(
+                f"{where} would write to {resolved}, {how}: outputs stay inside the project "
+                f"folder {root}. Give a path inside the project, without `..`."
+            )
+        return resolved
+
+    def check_output_paths(self) -> None:
+        """Check every configured output path (:data:`OUTPUT_SETTINGS`) before anything runs.
+
+        Raises
+        ------
+        ConfigError
+            For the first setting that would write outside the project (:meth:`output_path`).
+        """
+        for setting in OUTPUT_SETTINGS:
+            if self._lookup(setting) is not None:
+                self.output_path(setting)
+
     @property
     def outputs_dir(self) -> Path:
-        """``outputs/``: everything generated."""
-        return self.path(self.config.get("outputs", "outputs"))
+        """``outputs/``: everything generated (the ``outputs`` setting, inside the project)."""
+        return self.output_path("outputs")
 
     @property
     def data_dir(self) -> Path:
@@ -293,6 +389,10 @@ class Project:
             )
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
+    def identifier_screen(self) -> IdentifierScreen:
+        """The screen of the identifiers in this project's input tables (see ``privacy``)."""
+        return project_screen(self)
+
     def settings(self, section: str, **overrides: Any) -> dict[str, Any]:
         """A section of the parameters with the values passed (those not None) merged over it.
 
@@ -373,9 +473,17 @@ def load_project(
     Returns
     -------
     Project
+        Also registered as the source of the identifier screen that every figure of the session
+        applies to what it draws (:func:`qi_helpers.privacy.set_active_screen`).
     """
     folder = find_project_root(root or None)
     config = load_yaml(folder / PROJECT_FILE)
     if overrides:
         config = deep_merge(config, overrides)
-    return Project(root=folder, config=config)
+    project = Project(root=folder, config=config)
+    # A setting that would write outside the project stops here, before anything is written.
+    project.check_output_paths()
+    # Figures and displays of this process screen their text with this project's identifiers
+    # (built on first use: a session that draws nothing never reads the tables for it).
+    set_active_screen(project.identifier_screen)
+    return project

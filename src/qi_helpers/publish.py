@@ -29,16 +29,17 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from qi_helpers.errors import QIError
+from qi_helpers.errors import ConfigError, QIError
 from qi_helpers.plan import UPSTREAM_FILES, FileHashes, package_version
 from qi_helpers.privacy import (
     REDACTED,
     IdentifierScreen,
     PrivacyError,
-    clean_css,
     clean_html,
+    content_security_policy,
     escape,
     inside,
+    read_screened_tables,
     safe_filename,
 )
 from qi_helpers.project import OUTPUT_WRITERS, Project
@@ -75,18 +76,6 @@ DROPPED_MIMETYPES = (
 
 #: Text output types screened for identifiers.
 TEXT_MIMETYPES = ("text/html", "text/plain", "text/markdown", "text/latex", "image/svg+xml")
-
-#: The published input tables whose identifier values are screened out of every page.
-SCREENED_TABLES = ("patients", "activities", "measure_events", "staff", "readiness")
-
-# Anything in a finished page that would make the browser fetch from another host.
-_REMOTE = re.compile(
-    r"""(?P<attr>\b(?:src|srcset|poster|data|action|formaction|background)\s*=\s*["']?)"""
-    r"""(?P<url>(?:https?:|ftp:)?//[^"'\s>]*)""",
-    re.IGNORECASE,
-)
-_REMOTE_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
-_DATA_URI = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=]+")
 
 
 def _templates_dir() -> Path:
@@ -402,36 +391,85 @@ def shrink_images(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def offline_page(html_text: str) -> str:
-    """Remove from a finished page anything that would load from another host.
+#: Where the template puts the notebook's cells: everything between it and the last
+#: ``</main>`` came from the notebook, and only that part is sanitised.
+MAIN_OPEN = '<main class="qi-report" id="main">'
 
-    ``src``-like attributes pointing elsewhere are emptied, ``<link>`` elements dropped and
-    stylesheets' ``@import``/``url()`` removed. Links (``<a href>``) are kept: following one is
-    the reader's choice, not a request made by the page.
+
+def sanitise_page(html_text: str) -> str:
+    """Sanitise all that a notebook put into a page (:func:`qi_helpers.privacy.clean_html`).
+
+    The page's head, header and footer come from the template, with every value escaped; the
+    part between :data:`MAIN_OPEN` and the last ``</main>`` is the notebook's cells and goes
+    through the allow-list sanitiser as a whole, whatever block of nbconvert's template made
+    it (tables, Markdown, images, errors, cells of any type). The per-output ``qi_clean``
+    filter already did this output by output; this pass closes anything a template block
+    would let through.
     """
-    text = _REMOTE.sub(lambda m: m.group("attr") + "#removed-remote-resource", html_text)
-    text = _REMOTE_LINK.sub("", text)
-    return re.sub(
-        r"(<style\b[^>]*>)(.*?)(</style\s*>)",
-        lambda m: m.group(1) + clean_css(m.group(2)).replace("<\\/", "</") + m.group(3),
-        text,
-        flags=re.IGNORECASE | re.DOTALL,
-    )
+    head, found, rest = html_text.partition(MAIN_OPEN)
+    if not found:
+        raise PrivacyError("the report template lost its <main> element; nothing was published.")
+    body, _, tail = rest.rpartition("</main>")
+    return head + MAIN_OPEN + clean_html(body) + "</main>" + tail
+
+
+# What the page-wide screen does not read as text: the template's stylesheet (colours such as
+# ``#003087`` are not identifiers) and inline images (SVG ones are decoded and screened).
+_NOT_TEXT = re.compile(
+    r"<style\b[^>]*>.*?</style\s*>|data:(?P<mime>[A-Za-z0-9.+/-]+);base64,(?P<data>[A-Za-z0-9+/=]+)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _screen_svg(mime: str, data: str, screen: IdentifierScreen) -> tuple[str, int]:
+    """Screen the text of an inline SVG image (its labels); other images are pixels."""
+    import base64
+    import binascii
+
+    if mime.lower() != "image/svg+xml":
+        return data, 0
+    try:
+        svg = base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return data, 0
+    cleaned, n = screen.redact(svg)
+    return (base64.b64encode(cleaned.encode("utf-8")).decode("ascii"), n) if n else (data, 0)
 
 
 def _screen_page(html_text: str, screen: IdentifierScreen | None) -> tuple[str, int]:
-    """Last safety net: screen a whole page's text (inline images left alone)."""
+    """Last safety net: screen a whole page's text, and the text of its inline SVG images."""
     if screen is None:
         return html_text, 0
     parts, total, last = [], 0, 0
-    for m in _DATA_URI.finditer(html_text):
+    for m in _NOT_TEXT.finditer(html_text):
         cleaned, n = screen.redact(html_text[last : m.start()])
-        parts += [cleaned, m.group(0)]
+        parts.append(cleaned)
         total += n
+        if m.group("data"):
+            data, n = _screen_svg(m.group("mime"), m.group("data"), screen)
+            parts.append(f"data:{m.group('mime')};base64,{data}")
+            total += n
+        else:
+            parts.append(m.group(0))
         last = m.end()
     cleaned, n = screen.redact(html_text[last:])
     parts.append(cleaned)
     return "".join(parts), total + n
+
+
+def _svg_base64(svg: str) -> str:
+    """An SVG output as base64, shown through ``<img>``: no script in it can run, nothing loads."""
+    import base64
+
+    text = "".join(svg) if isinstance(svg, list) else str(svg)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def report_css() -> str:
+    """The one stylesheet of a report page: the template's CSS and the profile cards' CSS."""
+    from qi_helpers.profile_cards import CARD_CSS
+
+    return _template_text("report.css").rstrip() + "\n" + CARD_CSS.strip() + "\n"
 
 
 @functools.lru_cache(maxsize=1)
@@ -448,6 +486,7 @@ def _exporter() -> Any:
         embed_images=True,
     )
     exporter.register_filter("qi_clean", clean_html)
+    exporter.register_filter("qi_svg_base64", _svg_base64)
     return exporter
 
 
@@ -534,6 +573,7 @@ def export_report(
     prov = {"version": __version__, "commit": "", "inputs": {}, "generated": ""}
     prov.update(provenance or {})
     exporter = _exporter()
+    css = report_css()
     resources = {
         "qi": {
             "title": title,
@@ -548,11 +588,12 @@ def export_report(
             "inputs": prov["inputs"],
             "generated": prov["generated"],
             "parameters": parameters,
-            "css": _template_text("report.css"),
+            "css": css,
+            "csp": content_security_policy(styles=[css]),
         }
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body, more = _screen_page(offline_page(body), screen)
+    body, more = _screen_page(sanitise_page(body), screen)
     if more and on_identifier == "refuse":
         raise PrivacyError(f"{notebook}: the page would show {more} identifier(s).")
     safe_path = inside(Path(site) if site else html_path.parent, html_path)
@@ -608,7 +649,7 @@ def _context(project: Project) -> _Context:
             f"publish.on_identifier must be `redact` or `refuse`, found {on_identifier!r}."
         )
     notes: list[str] = []
-    tables = {name: _read_input(project, name, notes) for name in SCREENED_TABLES}
+    tables = read_screened_tables(project, notes)
     tables["measures"] = _read_input(project, "measures", notes)
     tables["adoption"] = _read_input(project, "adoption", notes)
     screen = IdentifierScreen.from_tables(tables, show_staff=show_staff)
@@ -797,17 +838,264 @@ def _title(workbook: str, ms_id: str, registry: pd.DataFrame) -> tuple[str, str]
     return TITLES.get(workbook, workbook), ""
 
 
-def _clean_old_pages(site: Path, written: set[Path]) -> None:
-    for workbook in WORKBOOKS.values():
-        folder = site / workbook
-        if folder.is_dir():
-            for page in folder.glob("*.html"):
-                if page.resolve() not in written:
-                    page.unlink()
+# --- the site folder and its manifest ----------------------------------------------------------
 
+#: The site's manifest, written (atomically) into the site folder: every file the site wrote,
+#: with its sha256 and, for a page, what it was made from (to reuse a page whose inputs are
+#: unchanged). A folder is published into, cleaned and zipped only through its manifest.
+SITE_MANIFEST = "site.json"
 
-#: Beside the pages: the key each page was made from, to reuse a page whose inputs are unchanged.
+#: What the ``format`` of a site manifest says.
+SITE_FORMAT = "qi-site/1"
+
+#: The page cache of versions that wrote no manifest: read once, to take such a site over.
 PAGE_CACHE = ".pages.json"
+
+#: Files a desktop leaves in any folder it shows (never the site's: not listed, zipped or deleted).
+DESKTOP_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+def _site_relpath(rel: object) -> str | None:
+    """``rel`` when it is a plain relative path of a file inside a site, else None."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\0" in rel or rel == SITE_MANIFEST:
+        return None
+    if rel.startswith("/") or any(part in ("", ".", "..") for part in rel.split("/")):
+        return None
+    return rel
+
+
+def _parse_site_manifest(text: str) -> dict[str, Any] | None:
+    """A site manifest's content, or None when ``text`` is not one :func:`publish_site` wrote."""
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != SITE_FORMAT:
+        return None
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+        _site_relpath(rel) and isinstance(entry, dict) for rel, entry in files.items()
+    ):
+        return None
+    return manifest
+
+
+def read_site_manifest(site: Path) -> dict[str, Any] | None:
+    """The manifest of the site published into ``site``: ``{"format", "complete", "files"}``.
+
+    ``files`` maps each file the site wrote (a path relative to the site folder) to its
+    ``sha256`` and, for pages, the key it was made from, the identifiers removed and its size
+    (numbers and digests only: the manifest is published with the site). ``complete`` is
+    false while a build is under way (or when one stopped half-way).
+
+    Returns
+    -------
+    dict or None
+        None when the folder holds no manifest, or one :func:`publish_site` did not write.
+    """
+    path = Path(site) / SITE_MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return _parse_site_manifest(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_site_manifest(site: Path, files: dict[str, dict[str, Any]], *, complete: bool) -> Path:
+    manifest = {
+        "format": SITE_FORMAT,
+        "complete": complete,
+        "files": {rel: files[rel] for rel in sorted(files)},
+    }
+    path = Path(site) / SITE_MANIFEST
+    _write_text_atomic(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def _legacy_site(site: Path) -> dict[str, dict[str, Any]] | None:
+    """The files of a site published before sites had a manifest, or None if ``site`` is not one.
+
+    Such a site holds ``index.html``, the page cache and ``.html`` pages in the workbooks'
+    folders, and nothing else (no link either): those files stand for its manifest, with the page
+    cache's entries so that its pages can be reused.
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for folder, dirs, names in os.walk(site):
+        here = Path(folder)
+        top = here == Path(site)
+        for name in dirs:
+            if not top or name not in WORKBOOKS.values() or (here / name).is_symlink():
+                return None
+        for name in sorted(set(names) - DESKTOP_FILES):
+            path = here / name
+            allowed = (
+                name in ("index.html", PAGE_CACHE)
+                if top
+                else name.endswith(".html") and not name.startswith(".")
+            )
+            if not allowed or path.is_symlink() or not path.is_file():
+                return None
+            files[name if top else f"{here.name}/{name}"] = {}
+    if "index.html" not in files:
+        return None
+    try:
+        cache = json.loads((Path(site) / PAGE_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    for href, entry in cache.items() if isinstance(cache, dict) else ():
+        if href in files and isinstance(entry, dict):
+            kept = ("key", "sha256", "redacted", "bytes")
+            files[href] = {k: entry[k] for k in kept if k in entry}
+    return files
+
+
+def _site_name(site: Path) -> Path:
+    """The site folder as named (``--out .`` is the working folder), links not followed."""
+    return Path(os.path.abspath(site))
+
+
+def _site_archive(site: Path) -> Path:
+    """Where the zip of a site goes by default: ``<site>.zip`` beside the site folder."""
+    named = _site_name(site)
+    return named.with_name(named.name + ".zip")
+
+
+def _check_archive_target(site: Path, archive: Path) -> None:
+    """Refuse to replace a file that is not an earlier zip of this site."""
+    prefix = _site_name(site).name + "/"
+    if not archive.exists() and not archive.is_symlink():
+        return
+    why = ""
+    if archive.is_symlink() or not archive.is_file():
+        why = "it is not a regular file"
+    else:
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = None
+        if names is None:
+            why = "it is not a zip archive"
+        elif not all(n.startswith(prefix) for n in names):
+            why = f"it holds files outside {prefix}, so it is not an earlier zip of this site"
+    if why:
+        raise ConfigError(
+            f"{archive}: refusing to replace it with the site's zip: {why}. Move it away, or "
+            "publish the site into another folder."
+        )
+
+
+def _site_folder(project: Project, site: Path, *, archive: bool) -> dict[str, dict[str, Any]]:
+    """Check that ``site`` may receive the site, before anything is written; return the files
+    of the site already there (``{}`` for a new or empty folder).
+
+    A site folder is a folder that does not exist yet, an empty folder, or one that holds a
+    site published before, recognised by its manifest (:data:`SITE_MANIFEST`; a site of a
+    version without manifests by its layout, see :func:`_legacy_site`). The project folder, and
+    any folder that is or holds the project's parameters, workbooks, executed notebooks or data
+    tables, never is.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and why it cannot receive the site.
+    """
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(
+            f"{site}: refusing to publish the site into this folder: {why}. Nothing was "
+            "written. Give a new or empty folder, or the folder of a site published before "
+            f"(it holds {SITE_MANIFEST})."
+        )
+
+    real = site.resolve()
+    guarded = {
+        "the project folder": project.root,
+        "the project's parameters": project.root / "parameters",
+        "the project's workbooks": project.workbooks_dir,
+        "the project's outputs": project.outputs_dir,
+        "the executed notebooks": project.notebooks_dir,
+        "the tables under outputs/data": project.data_dir,
+    }
+    for what, folder in guarded.items():
+        folder = folder.resolve()
+        if real == folder:
+            raise refuse(f"it is {what}")
+        if real in folder.parents:
+            raise refuse(f"it holds {what}")
+    if (site.exists() or site.is_symlink()) and not site.is_dir():
+        raise refuse("it is not a folder")
+    if archive:
+        _check_archive_target(site, _site_archive(site))
+    if not site.exists():
+        return {}
+    try:
+        entries = sorted(p.name for p in site.iterdir() if p.name not in DESKTOP_FILES)
+    except OSError as exc:
+        raise refuse(f"it cannot be listed ({exc})") from exc
+    if not entries:
+        return {}
+    manifest = read_site_manifest(site)
+    if manifest is not None:
+        return dict(manifest["files"])
+    if SITE_MANIFEST in entries:
+        raise refuse(f"its {SITE_MANIFEST} is not a site manifest written by `qi publish`")
+    legacy = _legacy_site(site)
+    if legacy is not None:
+        return legacy
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    raise refuse(f"it is not empty (it holds {shown}) and holds no site manifest {SITE_MANIFEST}")
+
+
+def _clean_old_pages(site: Path, previous: dict[str, dict[str, Any]], keep: set[str]) -> list[str]:
+    """Delete the files of the previous site that this build did not write again.
+
+    Only files the previous manifest lists are ever deleted, and only regular files inside the
+    site folder (never through a link); folders they leave empty go too.
+
+    Returns
+    -------
+    list of str
+        The files deleted, relative to the site folder.
+    """
+    real = site.resolve()
+    removed = []
+    for rel in sorted(set(previous) - keep):
+        if _site_relpath(rel) is None:
+            continue
+        path = site / rel
+        try:
+            inside(real, path)
+        except QIError:
+            continue
+        if path.is_symlink() or not path.is_file():
+            continue
+        path.unlink()
+        removed.append(rel)
+        parent = path.parent
+        while parent.resolve() != real:
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+            parent = parent.parent
+    return removed
+
+
+def _notebooks(project: Project, workbook: str) -> list[Path]:
+    """The executed notebooks of one workbook that become pages."""
+    folder = project.notebooks_dir / workbook
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(".")]
+
+
+def _page_name(notebook: Path) -> tuple[bool, str, str]:
+    """``(failed, stem, page file name)`` of an executed notebook."""
+    failed = notebook.name.endswith(FAILED_SUFFIX)
+    stem = notebook.name.removesuffix(FAILED_SUFFIX).removesuffix(".ipynb")
+    return failed, stem, safe_filename(stem) + (".failed.html" if failed else ".html")
 
 
 def _page_key(notebook: Path, options: dict[str, Any], shared: str) -> str:
@@ -821,24 +1109,19 @@ def _page_key(notebook: Path, options: dict[str, Any], shared: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def _read_page_cache(site: Path) -> dict[str, dict[str, Any]]:
-    try:
-        cache = json.loads((site / PAGE_CACHE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
-
-
 def _cached_page(site: Path, href: str, key: str, cache: dict[str, dict[str, Any]]) -> Page | None:
     """The page already at ``href`` when it was made from ``key`` and is unchanged since."""
     entry = cache.get(href)
     path = site / href
-    if not entry or entry.get("key") != key or not path.is_file():
+    if not entry or entry.get("key") != key or path.is_symlink() or not path.is_file():
         return None
     if _sha256(path) != entry.get("sha256"):
         return None
-    return Page("", "", str(entry.get("title", "")), href, "ok", int(entry["redacted"]),
-                int(entry["bytes"]))  # fmt: skip
+    # No title is kept in the manifest, which is published with the site: the caller has it.
+    try:
+        return Page("", "", "", href, "ok", int(entry["redacted"]), int(entry["bytes"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def publish_site(
@@ -847,17 +1130,23 @@ def publish_site(
     """Publish every executed notebook under ``outputs/notebooks/`` and write the index.
 
     Each notebook becomes ``<site>/<workbook>/<name>.html`` (a failed run's notebook
-    ``<name>.failed.html``, beside the last good report). Pages of notebooks that no longer exist
-    are removed. Identifiers of the configured input tables are removed from every page (see
-    :func:`prepare_notebook`); ``publish.on_identifier: refuse`` stops instead.
+    ``<name>.failed.html``, beside the last good report). The site's manifest,
+    ``<site>/site.json`` (:data:`SITE_MANIFEST`), lists every file the site wrote with its
+    sha256; pages of notebooks that no longer exist are removed, and only files the previous
+    manifest lists are ever removed. Identifiers of the configured input tables are removed
+    from every page (see :func:`prepare_notebook`); ``publish.on_identifier: refuse`` stops
+    instead.
 
     Parameters
     ----------
     project : Project
     out_dir : Path, optional
-        The site folder; default ``outputs/site``.
+        The site folder; default ``outputs/site``. It must not exist yet, be empty, or hold a
+        site published before (recognised by its manifest); anything else is refused before
+        anything is written.
     archive : bool
-        Also write ``<out_dir>.zip`` (same bytes for the same site), for a shared drive.
+        Also write ``<out_dir>.zip`` (same bytes for the same site), for a shared drive: the
+        files of the manifest and the manifest, nothing else.
 
     Returns
     -------
@@ -866,11 +1155,14 @@ def publish_site(
 
     Raises
     ------
+    ConfigError
+        When ``out_dir`` cannot receive the site (see above), naming it and why.
     PrivacyError
         With ``publish.on_identifier: refuse`` when a page would show an identifier.
     """
     site = Path(out_dir) if out_dir else project.site_dir
-    site.mkdir(parents=True, exist_ok=True)
+    # Before anything is written: is this folder empty, new, or a site we published?
+    previous = _site_folder(project, site, archive=archive)
     ctx = _context(project)
     registry = _registry(project)
     manifest = _manifest(project)
@@ -887,20 +1179,23 @@ def publish_site(
         sort_keys=True,
         default=str,
     )  # fmt: skip
-    cache = _read_page_cache(site) if reuse else {}
+    cache = previous if reuse else {}
+    planned = {
+        f"{workbook}/{_page_name(notebook)[2]}"
+        for workbook in WORKBOOKS.values()
+        for notebook in _notebooks(project, workbook)
+    }
+    # Listed before any page is written, so that a build stopped half-way leaves a folder that
+    # is still recognised as a site, and every file it wrote can be cleaned away later.
+    site.mkdir(parents=True, exist_ok=True)
+    pending = {rel: {"sha256": ""} for rel in planned | {"index.html"}}
+    _write_site_manifest(site, {**pending, **previous}, complete=False)
     made: dict[str, dict[str, Any]] = {}
     pages: list[Page] = []
     stale: dict[tuple[str, str], str] = {}
-    written: set[Path] = set()
     for workbook in WORKBOOKS.values():
-        folder = project.notebooks_dir / workbook
-        if not folder.is_dir():
-            continue
-        for notebook in sorted(folder.glob("*.ipynb")):
-            if notebook.name.startswith("."):
-                continue
-            failed = notebook.name.endswith(FAILED_SUFFIX)
-            stem = notebook.name.removesuffix(FAILED_SUFFIX).removesuffix(".ipynb")
+        for notebook in _notebooks(project, workbook):
+            failed, stem, page_name = _page_name(notebook)
             executed = nbformat.read(str(notebook), as_version=4)
             meta = executed.metadata.get("papermill", {})
             ms_id = str(meta.get("parameters", {}).get("microsystem_id", "") or "")
@@ -929,7 +1224,6 @@ def publish_site(
                 if why:
                     stale[(workbook, name)] = why
                     banner = f"This report may be out of date: {why}. Run `qi run` again."
-            page_name = safe_filename(stem) + (".failed.html" if failed else ".html")
             html_path = inside(site, site / workbook / page_name)
             href = f"{workbook}/{page_name}"
             options = {
@@ -965,27 +1259,24 @@ def publish_site(
                 "key": key,
                 # a reused page was just checked against its recorded digest
                 "sha256": cache[href]["sha256"] if reused else _sha256(html_path),
-                "title": page.title,
                 "redacted": page.redacted,
                 "bytes": page.bytes,
             }
-            page.workbook, page.name = workbook, name
+            page.workbook, page.name, page.title = workbook, name, title
             page.href = f"{workbook}/{page_name}"
             page.status = "failed" if failed else "ok"
             pages.append(page)
-            written.add(html_path)
     if not pages:
         ctx.notes.append(f"no executed notebooks under {project.notebooks_dir}: run `qi run` first")
-    _clean_old_pages(site, written)
-    if reuse:
-        _write_text_atomic(site / PAGE_CACHE, json.dumps(made, indent=1, sort_keys=True))
-    else:
-        (site / PAGE_CACHE).unlink(missing_ok=True)
+    _clean_old_pages(site, previous, set(made) | {"index.html"})
     index_html = render_index(project, pages, registry, context=ctx, stale=stale)
     index_html, n = _screen_page(index_html, ctx.screen)
     index = inside(site, site / "index.html")
+    index_bytes = index_html.encode("utf-8")
     _write_text_atomic(index, index_html)
-    report = SiteReport(index, pages, len(index_html.encode("utf-8")), ctx.notes)
+    made["index.html"] = {"sha256": hashlib.sha256(index_bytes).hexdigest()}
+    _write_site_manifest(site, made, complete=True)
+    report = SiteReport(index, pages, len(index_bytes), ctx.notes)
     if n:
         ctx.notes.append(f"{n} identifier(s) removed from the index")
     if archive:
@@ -1000,7 +1291,8 @@ def build_site(project: Project, out_dir: Path | None = None) -> Path:
     ----------
     project : Project
     out_dir : Path, optional
-        The site folder; default ``outputs/site``.
+        The site folder; default ``outputs/site``. New, empty, or a site published before
+        (see :func:`publish_site`).
 
     Returns
     -------
@@ -1011,28 +1303,75 @@ def build_site(project: Project, out_dir: Path | None = None) -> Path:
 
 
 def zip_site(site: Path, archive: Path | None = None) -> Path:
-    """Zip a site folder for copying to a shared drive: ``<site>.zip`` by default.
+    """Zip a published site for copying to a shared drive: ``<site>.zip`` by default.
 
-    Entries are sorted and dated 1 Jan 1980, so the same site gives the same bytes.
+    The archive holds exactly the files the site's manifest (:data:`SITE_MANIFEST`) lists, and
+    the manifest, under ``<site name>/``: nothing else that may lie in the folder. Each file is
+    checked against the sha256 the manifest records. Entries are sorted and dated 1 Jan 1980, so
+    the same site gives the same bytes.
+
+    Parameters
+    ----------
+    site : Path
+        A folder :func:`publish_site` wrote.
+    archive : Path, optional
+        Where the zip goes; an existing file there is replaced only when it is an earlier zip of
+        this site.
 
     Returns
     -------
     Path
         The archive.
+
+    Raises
+    ------
+    ConfigError
+        When the folder holds no finished site manifest, a listed file is missing, is a link or
+        changed since it was published, or ``archive`` is some other file.
     """
     site = Path(site)
-    archive = Path(archive) if archive else site.with_name(site.name + ".zip")
+    real, prefix = site.resolve(), _site_name(site).name
+    archive = Path(archive) if archive else _site_archive(site)
+    _check_archive_target(site, archive)
+    listed = site / SITE_MANIFEST
+    try:
+        raw = b"" if listed.is_symlink() else listed.read_bytes()
+        manifest = _parse_site_manifest(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        manifest = None
+    if manifest is None or not manifest.get("complete"):
+        raise ConfigError(
+            f"{site}: no finished site to zip (no complete {SITE_MANIFEST}); publish it first "
+            "with `qi publish`."
+        )
+    files: dict[str, dict[str, Any]] = manifest["files"]
     tmp = archive.with_name(f".{archive.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in site.rglob("*") if p.is_file()):
-            if path.name.startswith("."):
-                continue
-            rel = path.relative_to(site).as_posix()
-            info = zipfile.ZipInfo(f"{site.name}/{rel}", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes())
-    os.replace(tmp, archive)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for rel in sorted([*files, SITE_MANIFEST]):
+                path = site / rel
+                if rel == SITE_MANIFEST:
+                    data = raw
+                else:
+                    if path.is_symlink() or not path.is_file():
+                        raise ConfigError(
+                            f"{path}: listed in {SITE_MANIFEST} but missing or not a regular "
+                            "file; publish the site again."
+                        )
+                    inside(real, path)
+                    data = path.read_bytes()
+                    if hashlib.sha256(data).hexdigest() != files[rel].get("sha256"):
+                        raise ConfigError(
+                            f"{path}: changed since the site was published (its sha256 is not "
+                            f"the one {SITE_MANIFEST} records); publish the site again."
+                        )
+                info = zipfile.ZipInfo(f"{prefix}/{rel}", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, data)
+        os.replace(tmp, archive)
+    finally:
+        tmp.unlink(missing_ok=True)
     return archive
 
 
@@ -1226,6 +1565,8 @@ def render_index(
     template = env.get_template("site_index.html.j2")
     from qi_helpers import __version__
 
+    css = _template_text("report.css") + _template_text("dashboard.css")
+    script = _template_text("dashboard.js")
     return template.render(
         organisation=ctx.organisation,
         project_name=str(project.section("project").get("name", "")),
@@ -1237,8 +1578,9 @@ def render_index(
         kinds=sorted({r["kind"] for r in rows if r["kind"]}),
         sites=sorted({r["site"] for r in rows if r["site"]}),
         summary=summary,
-        css=_template_text("report.css") + _template_text("dashboard.css"),
-        script=_template_text("dashboard.js"),
+        css=css,
+        script=script,
+        csp=content_security_policy(styles=[css], scripts=[script]),
         variation_legend=[(k, *v) for k, v in VARIATION_BADGES.items() if k != "neutral_low"],
         assurance_legend=[(k, *v) for k, v in ASSURANCE_BADGES.items()],
         version=__version__,

@@ -8,7 +8,8 @@ a site, its work areas (each location goes to the cluster doing most of the work
 linked microsystems (those sharing most patients: the linked processes of the care journey), and
 the staff, patient and location membership shares. :func:`main_microsystem` reads a member's
 main microsystem back from the staff membership; :func:`published_registry` hides the small
-patient counts before publishing.
+patient counts before publishing, and the patient numbers that would give one away by
+subtraction (:func:`patient_numbers_mask`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ import scipy.sparse as sp
 
 from qi_helpers.activity_network import Encoded
 from qi_helpers.errors import DataError
-from qi_helpers.privacy import safe_filename, small_cell_label
+from qi_helpers.privacy import (
+    COMPLEMENTARY_LABEL,
+    safe_filename,
+    small_cell_label,
+    small_group_mask,
+)
 
 __all__ = [
     "REGISTRY_COLUMNS",
     "assemble_tables",
     "main_microsystem",
+    "PATIENT_TOTALS",
     "match_units",
+    "patient_numbers_mask",
     "published_registry",
 ]
 
@@ -40,10 +48,17 @@ REGISTRY_COLUMNS = [
     "linked_microsystems",
     "n_staff",
     "n_patients",
+    "panel_size",
     "weekly_volume",
     "measurable",
     "why",
 ]
+
+#: How the patient numbers a microsystem publishes add up (for :func:`small_group_mask`): the
+#: panel (patients for whom it is the main microsystem) is part of the patients it saw
+#: (``seen``, the registry's ``n_patients``), and the panel splits into age bands, sexes and
+#: conditions (:mod:`qi_helpers.profiles`).
+PATIENT_TOTALS = {"panel": "seen", "age_band": "panel", "sex": "panel", "condition": "panel"}
 
 
 def _slug(text: str) -> str:
@@ -222,6 +237,8 @@ def assemble_tables(
     seen.data = np.ones_like(seen.data)
     linked = (seen @ seen.T).tocsr()
     n_patients = linked.diagonal().astype(np.int64)
+    main_of_patient = patient_table.drop_duplicates("patient_id")["microsystem_id"]
+    panel = main_of_patient.value_counts().reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
     linked.setdiag(0)
     linked.eliminate_zeros()
 
@@ -260,6 +277,7 @@ def assemble_tables(
                 "linked_microsystems": linked_text,
                 "n_staff": int(n_members[c]),
                 "n_patients": int(n_patients[c]),
+                "panel_size": int(panel[c]),
                 "weekly_volume": round(float(volume[c]), 1),
                 "measurable": bool(measurable),
                 "why": f"{volume[c]:.0f} activities a week (minimum {min_weekly_volume:g})"
@@ -273,8 +291,51 @@ def assemble_tables(
     return (*tidy, labels)
 
 
+def patient_numbers_mask(
+    numbers: pd.DataFrame, threshold: int = 11, *, seen: str = "n_patients"
+) -> pd.DataFrame:
+    """Which of each microsystem's patients seen and panel may not be published.
+
+    The panel is part of the patients seen, so the two are a total and a part
+    (:data:`PATIENT_TOTALS`): by :func:`qi_helpers.privacy.small_group_mask`, a number from 1 to
+    ``threshold - 1`` is hidden, and where patients seen minus the panel (patients seen whose
+    main microsystem is another) is from 1 to ``threshold - 1``, patients seen is hidden too (the
+    panel, the total of the profile's age bands, is kept).
+
+    Parameters
+    ----------
+    numbers : DataFrame
+        One row per microsystem with ``seen`` and ``panel_size`` (the registry, or
+        :attr:`qi_helpers.profiles.Profiles.summary` with ``seen="patients_seen"``).
+    threshold : int
+        ``publish.small_cell_threshold``.
+    seen : str
+        The column of patients seen.
+
+    Returns
+    -------
+    DataFrame
+        Same index, columns ``seen`` and ``panel_size``: ``"primary"``, ``"complementary"`` or
+        ``""``.
+    """
+    n = len(numbers)
+    long = pd.DataFrame(
+        {
+            "row": np.tile(np.arange(n), 2),
+            "dimension": ["seen"] * n + ["panel"] * n,
+            "n": np.concatenate(
+                [numbers[seen].to_numpy(dtype=float), numbers["panel_size"].to_numpy(dtype=float)]
+            ),
+        }
+    )
+    mask = small_group_mask(
+        long, ["n"], threshold, dimension="dimension", totals=PATIENT_TOTALS, within=["row"]
+    )["n"].to_numpy()
+    return pd.DataFrame({seen: mask[:n], "panel_size": mask[n:]}, index=numbers.index)
+
+
 def published_registry(registry: pd.DataFrame, threshold: int = 11) -> pd.DataFrame:
-    """The registry as it may be published: small patient counts hidden.
+    """The registry as it may be published: small patient numbers hidden.
 
     Parameters
     ----------
@@ -288,27 +349,42 @@ def published_registry(registry: pd.DataFrame, threshold: int = 11) -> pd.DataFr
     Returns
     -------
     DataFrame
-        A copy in which ``n_patients`` from 1 to ``threshold - 1`` shows as ``"<threshold"``
-        (the column becomes text) and the shared-patient counts in ``linked_microsystems``
+        A copy in which, by the rule of :func:`qi_helpers.privacy.small_group_mask`,
+        ``n_patients`` (patients seen) and ``panel_size`` from 1 to ``threshold - 1`` show as
+        ``"<threshold"``; ``n_patients`` shows as ``"*"`` where it minus the panel is from 1 to
+        ``threshold - 1`` (:func:`patient_numbers_mask`; the profiles hide it the same way), or
+        where the registry has no ``panel_size`` to check against (a registry written by an
+        older version); and the shared-patient counts in ``linked_microsystems``
         (``"RIV-PC3 (9 patients)"``) from 1 to ``threshold - 1`` show as ``"(<threshold
-        patients)"``. The registry under ``outputs/data/`` keeps the counts.
+        patients)"``. A column that hides something becomes text. The registry under
+        ``outputs/data/`` keeps the counts.
     """
     if int(threshold) < 1:
         raise DataError(f"published_registry: threshold must be 1 or more, found {threshold!r}.")
     out = registry.copy()
-    label = small_cell_label(threshold)
-
-    def small(count: int) -> bool:
-        return 0 < count < threshold
-
+    labels = {"primary": small_cell_label(threshold), "complementary": COMPLEMENTARY_LABEL}
     if "n_patients" in out.columns:
-        hide = out["n_patients"].map(small).astype(bool)
-        if hide.any():
-            out["n_patients"] = out["n_patients"].astype(object).where(~hide, label)
+        if "panel_size" in out.columns:
+            codes = patient_numbers_mask(out, threshold)
+        else:  # nothing to check the difference against: only the small counts may be told
+            codes = small_group_mask(out, ["n_patients"], threshold)
+            codes["n_patients"] = codes["n_patients"].where(
+                codes["n_patients"].ne("") | out["n_patients"].fillna(0).eq(0), "complementary"
+            )
+        for column in codes.columns:
+            hide = codes[column].ne("")
+            if hide.any():
+                out[column] = out[column].astype(object).where(~hide, codes[column].map(labels))
     if "linked_microsystems" in out.columns:
+        shared = out["linked_microsystems"].astype("string").str.findall(r"\((\d+) patients\)")
+        found = sorted({int(n) for counts in shared.dropna() for n in counts})
+        small = small_group_mask(pd.DataFrame({"n": found}), ["n"], threshold)["n"]
+        hidden = {n for n, code in zip(found, small, strict=True) if code}
         out["linked_microsystems"] = out["linked_microsystems"].str.replace(
             r"\((\d+) patients\)",
-            lambda m: f"({label} patients)" if small(int(m.group(1))) else m.group(0),
+            lambda m: (
+                f"({labels['primary']} patients)" if int(m.group(1)) in hidden else m.group(0)
+            ),
             regex=True,
         )
     return out

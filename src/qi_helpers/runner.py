@@ -8,6 +8,10 @@ Dask cluster. Every output is written to a temporary file and renamed; each fini
 recorded in ``outputs/run.json`` at once, so an interrupted run resumes where it stopped. A failing
 notebook stops only the tasks that depend on it; it is kept as ``<name>.failed.ipynb`` beside the
 last good one, which it never replaces.
+
+Workers and kernels die with the run however it ends, ``kill -9`` included, and a run refuses to
+start while a process of an earlier one still runs (:class:`ProcessesStillRunning`): see
+:mod:`qi_helpers._processes` and :func:`_project_lock`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qi_helpers import _processes
 from qi_helpers.errors import QIError
 from qi_helpers.executors import execute_task, normalise_notebook, open_workers, warm_up
 from qi_helpers.plan import (
@@ -43,6 +48,7 @@ __all__ = [
     "FAILED_SUFFIX",
     "WORKBOOKS",
     "InvalidInputs",
+    "ProcessesStillRunning",
     "RunError",
     "Task",
     "TaskResult",
@@ -72,9 +78,37 @@ MANIFEST = "run.json"
 #: Label of the publishing step in plans and in the manifest.
 PUBLISH = "publish"
 
+#: The project lock under ``outputs/``: locked while a ``qi run`` runs, and the record of its
+#: processes (``qi run``, its workers and their kernels; one JSON object a line).
+RUN_LOCK = ".run.lock"
+
 
 class RunError(QIError):
     """One or more workbooks failed, or the run could not start."""
+
+
+class ProcessesStillRunning(RunError):
+    """Processes of an earlier ``qi run`` of this project still run; this run did not start.
+
+    They could still write the outputs this run would write. They are named by pid, with how to
+    stop them.
+
+    Attributes
+    ----------
+    pids : list of int
+        The processes still running.
+    """
+
+    def __init__(self, lock: Path, processes: list[_processes.RecordedProcess]) -> None:
+        self.pids = [p.pid for p in processes]
+        pids = " ".join(str(pid) for pid in self.pids)
+        super().__init__(
+            f"{lock}: {len(processes)} process(es) of an earlier `qi run` of this project are "
+            "still running and may still write its outputs: "
+            + "; ".join(p.describe() for p in processes)
+            + f". Stop them with `kill {pids}` (then `kill -9 {pids}` if they are still "
+            "there), and run `qi run` again."
+        )
 
 
 class InvalidInputs(RunError):
@@ -433,27 +467,73 @@ def _last_counts(manifest: dict[str, Any]) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------------
+#: The role of the ``qi run`` process itself in the record.
+_RUN_ROLE = "qi run"
+
+
 @contextlib.contextmanager
-def _project_lock(project: Project) -> Iterator[None]:
-    """One ``qi run`` at a time per project (released by the system if the process dies)."""
+def _project_lock(project: Project) -> Iterator[Path]:
+    """One ``qi run`` at a time per project, and none while a process of an earlier one runs.
+
+    The lock (``outputs/.run.lock``, locked with ``flock``) is released by the system when
+    ``qi run`` dies, but its workers and kernels might not have died with it (they should: see
+    :mod:`qi_helpers._processes`). So the file is also the run's record of processes: ``qi run``
+    writes itself there, its workers and kernels add themselves, and the next run refuses to
+    start while any of them still runs. Entries whose process has gone, or whose pid now belongs
+    to another process (another start time), are stale and ignored. When the run ends, only
+    entries still running stay.
+
+    Yields
+    ------
+    Path
+        The lock file, to hand to the workers.
+
+    Raises
+    ------
+    RunError
+        Another ``qi run`` holds the lock (its pid is named when known).
+    ProcessesStillRunning
+        Workers or kernels of an earlier run still run.
+    """
     project.outputs_dir.mkdir(parents=True, exist_ok=True)
-    path = project.outputs_dir / ".run.lock"
+    path = project.outputs_dir / RUN_LOCK
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks here; runs are not guarded
-        yield
+        yield path
         return
-    with path.open("a+") as handle:
+    with path.open("a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            handle.seek(0)
+            others = [p for p in _processes.live_processes(handle.read()) if p.role == _RUN_ROLE]
+            who = f" (PID {', '.join(str(p.pid) for p in others)})" if others else ""
             raise RunError(
-                f"{path}: another `qi run` is running on this project; wait for it to finish."
+                f"{path}: another `qi run`{who} is running on this project; wait for it to finish."
             ) from exc
         try:
-            yield
+            handle.seek(0)
+            left = _processes.live_processes(handle.read(), exclude=os.getpid())
+            if left:
+                raise ProcessesStillRunning(path, left)
+            _rewrite(handle, [_processes.describe_process(_RUN_ROLE)])
+            yield path
         finally:
+            # Workers were shut down and waited for; whatever still runs stays on record.
+            with contextlib.suppress(OSError):
+                handle.seek(0)
+                still = _processes.live_processes(handle.read(), exclude=os.getpid())
+                _rewrite(handle, still)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _rewrite(handle: Any, entries: list[_processes.RecordedProcess]) -> None:
+    """Replace the record's content (workers append with O_APPEND, so the offset is theirs)."""
+    handle.seek(0)
+    handle.truncate()
+    handle.write("".join(_processes.entry_line(e) for e in entries))
+    handle.flush()
 
 
 def _sweep_temporary_files(project: Project) -> int:
@@ -577,7 +657,7 @@ def run(
     """
     wanted = _wanted(workbooks)
     started = time.perf_counter()
-    with _project_lock(project):
+    with _project_lock(project) as lock:
         _sweep_temporary_files(project)
         session = _Session(
             project,
@@ -592,6 +672,7 @@ def run(
             progress=progress,
             check=check,
             started=started,
+            record=lock,
         )
         try:
             session.execute()
@@ -751,7 +832,10 @@ class _Session:
         if self.workers is None:
             self.workers = self.stack.enter_context(
                 open_workers(
-                    self.o["jobs"], cluster=self.o["cluster"], scheduler=self.o["scheduler"]
+                    self.o["jobs"],
+                    cluster=self.o["cluster"],
+                    scheduler=self.o["scheduler"],
+                    record=self.o["record"],
                 )
             )
             self.progress.workers = self.workers.count

@@ -16,6 +16,8 @@ that a cell such as ``=HYPERLINK(...)`` from an input file is shown as text, nev
 from __future__ import annotations
 
 import os
+import posixpath
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +49,19 @@ TEXT_ENCODINGS = ("utf-8", "cp1252")
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
+#: Default caps on reading one Excel sheet, each overridable in the table's source mapping:
+#: the uncompressed size of what is parsed (the sheet's XML, the shared strings, styles and the
+#: workbook's other XML parts) in MB, the rows, and the cells once every row is as wide as the
+#: widest. An .xlsx is a zip archive: a file of 1 MB can inflate to hundreds of MB.
+XLSX_LIMITS: dict[str, int] = {
+    "max_xlsx_mb": 200,
+    "max_xlsx_rows": 2_000_000,
+    "max_xlsx_cells": 50_000_000,
+}
+
 #: The keys a table's source mapping may hold.
 SOURCE_KEYS = frozenset(
-    {"path", "sheet", "url", "table", "schema", "query", "columns", "date_format"}
+    {"path", "sheet", "url", "table", "schema", "query", "columns", "date_format", *XLSX_LIMITS}
 )
 
 
@@ -61,7 +73,8 @@ class SourceError(DataError):
     kind : str
         Why: ``missing_file``, ``missing_sheet``, ``missing_table``, ``encoding``,
         ``empty_file``, ``malformed`` (wrong number of cells, duplicate header), ``unreachable``
-        (database) or ``unreadable``.
+        (database), ``too_large`` (an Excel sheet over a cap of :data:`XLSX_LIMITS`) or
+        ``unreadable``.
     column : str or None
         The column concerned (a duplicate header), if any.
     rows : tuple of int
@@ -287,35 +300,203 @@ def _read_file(spec: dict[str, Any], root: Path, name: str) -> Loaded:
     )
 
 
-def _read_excel(path: Path, spec: dict[str, Any], name: str) -> Loaded:
-    import zipfile
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_DOC_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
-    sheet = spec.get("sheet", 0)
+
+def _xlsx_limits(spec: dict[str, Any], name: str) -> dict[str, int]:
+    """The caps for reading a sheet: :data:`XLSX_LIMITS`, with those the source sets."""
+    limits = dict(XLSX_LIMITS)
+    for key in XLSX_LIMITS:
+        value = spec.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(
+                f"data.tables.{name}.{key}: expected a whole number above 0, found {value!r} "
+                f"(default {XLSX_LIMITS[key]:_})."
+            )
+        limits[key] = value
+    return limits
+
+
+def _part_path(folder: str, target: str) -> str:
+    """A relationship's target as a member name of the archive."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(folder, target))
+
+
+class _OversizedPart(Exception):
+    """An XML part of a workbook would inflate beyond the cap (before it is parsed)."""
+
+    def __init__(self, member: str, size: int) -> None:
+        super().__init__(member, size)
+        self.member, self.size = member, size
+
+
+def _xml_part(book: zipfile.ZipFile, member: str, limit: int) -> Any:
+    """Parse an XML part of the workbook, after checking the size the archive declares for it
+    (reading stops there: zipfile never inflates a member beyond its declared size)."""
+    from xml.etree import ElementTree
+
     try:
-        book = pd.ExcelFile(path, engine="openpyxl")
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        info = book.getinfo(member)
+    except KeyError:
+        return None
+    if info.file_size > limit:
+        raise _OversizedPart(member, info.file_size)
+    with book.open(info) as handle:
+        return ElementTree.parse(handle).getroot()
+
+
+def _xlsx_sheets(book: zipfile.ZipFile, limit: int) -> list[tuple[str, str]]:
+    """The worksheets of an .xlsx archive in order: ``(name, archive member of its XML)``.
+
+    Chart sheets are left out, as pandas and openpyxl's ``worksheets`` leave them out, so a
+    sheet given by number counts the same sheets. Each part read here may inflate to at most
+    ``limit`` bytes.
+    """
+    root_rels = _xml_part(book, "_rels/.rels", limit)
+    workbook = "xl/workbook.xml"
+    for rel in [] if root_rels is None else root_rels.iter(f"{_REL_NS}Relationship"):
+        if rel.get("Type", "").endswith("/officeDocument"):
+            workbook = _part_path("", rel.get("Target", workbook))
+    folder, _, leaf = workbook.rpartition("/")
+    rels_part = f"{folder}/_rels/{leaf}.rels" if folder else f"_rels/{leaf}.rels"
+    rels = _xml_part(book, rels_part, limit)
+    targets = {}
+    for rel in [] if rels is None else rels.iter(f"{_REL_NS}Relationship"):
+        if rel.get("Type", "").endswith("/worksheet"):
+            targets[rel.get("Id")] = _part_path(folder, rel.get("Target", ""))
+    root = _xml_part(book, workbook, limit)
+    sheets = [] if root is None else root.iter(f"{_MAIN_NS}sheet")
+    return [
+        (str(s.get("name")), targets[s.get(f"{_DOC_REL_NS}id")])
+        for s in sheets
+        if s.get(f"{_DOC_REL_NS}id") in targets
+    ]
+
+
+def _too_large(
+    path: Path, label: str, what: str, key: str, limits: dict[str, int], name: str, unit: str = ""
+) -> SourceError:
+    """The error for a sheet over one of its caps, naming the file, the sheet and the setting."""
+    return SourceError(
+        f"{path} [sheet {label}]: {what}, over the limit of {limits[key]:_}{unit} "
+        f"(table `{name}`); "
+        f"nothing was read. If the sheet really is this large, raise data.tables.{name}.{key} "
+        "in parameters/project.yaml, or save the table as CSV or Parquet.",
+        kind="too_large",
+    )
+
+
+def _excel_cell(cell: Any) -> Any:
+    """A cell's value as pandas' openpyxl reader gives it (errors missing, whole floats int)."""
+    value = cell.value
+    if value is None:
+        return ""
+    if cell.data_type == "e":
+        return np.nan
+    if cell.data_type == "n":
+        whole = int(value)
+        return whole if whole == value else float(value)
+    return value
+
+
+def _read_excel(path: Path, spec: dict[str, Any], name: str) -> Loaded:
+    """Read one sheet of an .xlsx, within the caps of :data:`XLSX_LIMITS`.
+
+    The sizes the archive declares for its parts are checked first (an .xlsx is a zip archive,
+    and zip reads stop at the declared size), so a sheet that inflates far beyond its file size
+    is refused at once, without being decompressed; rows and cells
+    are then counted as the sheet is read (openpyxl's streaming read-only mode), so a sheet that
+    is small on disk but holds too many rows, or rows too wide, is stopped early too.
+    """
+    sheet = spec.get("sheet", 0)
+    limits = _xlsx_limits(spec, name)
+    unreadable = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError)
+    try:
+        with zipfile.ZipFile(path) as book:
+            # Every member counts, whatever its name: openpyxl opens the parts the workbook's
+            # relationships name (any name), and parses every worksheet's start on loading,
+            # the whole of it when it declares no dimensions.
+            inflated = sum(m.file_size for m in book.infolist())
+            worksheets = _xlsx_sheets(book, limits["max_xlsx_mb"] * 1_000_000)
+    except _OversizedPart as exc:
+        raise SourceError(
+            f"{path}: its part {exc.member} inflates to {exc.size / 1e6:,.0f} MB, over the limit "
+            f"of {limits['max_xlsx_mb']:_} MB (table `{name}`); nothing was read. If the "
+            f"workbook really is this large, raise data.tables.{name}.max_xlsx_mb in "
+            "parameters/project.yaml, or save the table as CSV or Parquet.",
+            kind="too_large",
+        ) from None
+    except unreadable + (SyntaxError,) as exc:  # ElementTree.ParseError is a SyntaxError
         raise SourceError(
             f"{path}: cannot be read as an Excel workbook ({exc}). Open it in Excel and save it "
             "again as .xlsx.",
             kind="unreadable",
         ) from exc
-    with book:
-        sheets = [str(s) for s in book.sheet_names]
-        if isinstance(sheet, str) and sheet not in sheets:
-            raise SourceError(
-                f"{path}: sheet {sheet!r} not found (table `{name}`); the workbook has the "
-                f"sheets {', '.join(repr(s) for s in sheets)}. Set data.tables.{name}.sheet to "
-                "one of them.",
-                kind="missing_sheet",
-            )
-        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
-            raise SourceError(
-                f"{path}: sheet number {sheet} not found (table `{name}`); the workbook has "
-                f"{len(sheets)} sheet(s): {', '.join(repr(s) for s in sheets)}.",
-                kind="missing_sheet",
-            )
-        frame = pd.read_excel(book, sheet_name=sheet, dtype=object)
-    label = sheet if isinstance(sheet, str) else sheets[sheet]
+    sheets = [s for s, _ in worksheets]
+    if isinstance(sheet, str) and sheet not in sheets:
+        raise SourceError(
+            f"{path}: sheet {sheet!r} not found (table `{name}`); the workbook has the "
+            f"sheets {', '.join(repr(s) for s in sheets)}. Set data.tables.{name}.sheet to "
+            "one of them.",
+            kind="missing_sheet",
+        )
+    if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        raise SourceError(
+            f"{path}: sheet number {sheet} not found (table `{name}`); the workbook has "
+            f"{len(sheets)} sheet(s): {', '.join(repr(s) for s in sheets)}.",
+            kind="missing_sheet",
+        )
+    label = sheets[sheet] if isinstance(sheet, int) else sheet
+    if inflated > limits["max_xlsx_mb"] * 1_000_000:
+        what = f"the workbook inflates to {inflated / 1e6:,.0f} MB"
+        raise _too_large(path, label, what, "max_xlsx_mb", limits, name, unit=" MB")
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except unreadable as exc:
+        raise SourceError(
+            f"{path}: cannot be read as an Excel workbook ({exc}). Open it in Excel and save it "
+            "again as .xlsx.",
+            kind="unreadable",
+        ) from exc
+    data: list[list[Any]] = []
+    width = 0
+    last_with_data = -1
+    try:
+        worksheet = workbook[label]
+        # Declared dimensions can be wrong (or made up): count what is actually there.
+        worksheet.reset_dimensions()
+        for number, row in enumerate(worksheet.rows):
+            if number >= limits["max_xlsx_rows"]:
+                what = f"it has more than {limits['max_xlsx_rows']:_} rows"
+                raise _too_large(path, label, what, "max_xlsx_rows", limits, name)
+            values = [_excel_cell(cell) for cell in row]
+            while values and values[-1] == "":
+                values.pop()
+            if values:
+                last_with_data = number
+                width = max(width, len(values))
+            # Every row is padded to the widest, so one far-right cell widens all of them.
+            if (last_with_data + 1) * width > limits["max_xlsx_cells"]:
+                what = f"it would make more than {limits['max_xlsx_cells']:_} cells"
+                raise _too_large(path, label, what, "max_xlsx_cells", limits, name)
+            data.append(values)
+    except unreadable as exc:
+        raise SourceError(
+            f"{path} [sheet {label}]: cannot be read ({exc}). Open it in Excel and save it "
+            "again as .xlsx.",
+            kind="unreadable",
+        ) from exc
+    finally:
+        workbook.close()
+    frame = _sheet_frame([r + [""] * (width - len(r)) for r in data[: last_with_data + 1]])
     frame.columns = [str(c).strip() for c in frame.columns]
     unnamed = [c for c in frame.columns if c.startswith("Unnamed: ")]
     if unnamed and frame[unnamed].isna().all().all():
@@ -324,6 +505,20 @@ def _read_excel(path: Path, spec: dict[str, Any], name: str) -> Loaded:
     # Text cells stay text; empty strings are missing values, as in CSV.
     frame = frame.replace({"": None})
     return Loaded(frame, f"{path} [sheet {label}]")
+
+
+def _sheet_frame(data: list[list[Any]]) -> pd.DataFrame:
+    """The rows of a sheet as a table, the first row its header, as ``pandas.read_excel`` does
+    (``dtype=object``: values as read, the same missing values and header names)."""
+    from pandas.errors import EmptyDataError
+    from pandas.io.parsers import TextParser
+
+    if not data:
+        return pd.DataFrame()
+    try:
+        return TextParser(data, header=0, dtype=object, skip_blank_lines=False).read()
+    except EmptyDataError:
+        return pd.DataFrame()
 
 
 def _read_sql(spec: dict[str, Any], root: Path, name: str) -> Loaded:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from qi_helpers.effects import SERIAL_CORRELATION_NOTE
+from qi_helpers.privacy import escape_markdown as md
 
 __all__ = ["what_next"]
 
@@ -21,7 +22,8 @@ def what_next(verdicts: pd.DataFrame) -> str:
 
     Follows the Act step of the PDSA cycle (Langley et al. 2009): adopt and standardise what
     improved, keep testing where there is no signal yet, investigate a balancing measure that
-    worsened before spreading, and look after the patients a change left behind.
+    worsened before spreading, and look after the patients a change left behind. Every name
+    from data goes through :func:`qi_helpers.privacy.escape_markdown`: it shows as itself.
     """
     if verdicts.empty:
         return "**What next:** no measured data yet; agree the measures and start collecting them."
@@ -29,43 +31,45 @@ def what_next(verdicts: pd.DataFrame) -> str:
     balance_hit = verdicts[verdicts["balancing_flag"].fillna(False).astype(bool)]
     harmed = set(balance_hit["change"].dropna())
     for _, r in verdicts[verdicts["verdict"] == "improved"].iterrows():
+        name, change = md(r["name"]), md(r["change"])
         if r["change"] in harmed:
             lines.append(
-                f"- **{r['name']}** improved after *{r['change']}*, but a balancing measure "
+                f"- **{name}** improved after *{change}*, but a balancing measure "
                 "worsened: investigate the balancing measure before you adopt or spread it."
             )
         elif r["decision"] == "abandon":
             lines.append(
-                f"- **{r['name']}** improved while *{r['change']}* was tested, yet the team "
+                f"- **{name}** improved while *{change}* was tested, yet the team "
                 "abandoned it: check whether something else explains the improvement."
             )
         else:
             lines.append(
-                f"- **{r['name']}** improved after *{r['change']}*: adopt and standardise the "
+                f"- **{name}** improved after *{change}*: adopt and standardise the "
                 "new way of working, and keep measuring to hold the gain."
             )
         if isinstance(r.get("subgroups_flagged"), str) and r["subgroups_flagged"]:
             groups = r["subgroups_flagged"].replace(";", ", ")
             lines.append(
-                f"  - Not every patient group shared it ({groups}): talk with those patients "
+                f"  - Not every patient group shared it ({md(groups)}): talk with those patients "
                 "and adapt the change for them."
             )
     names = dict(zip(verdicts["measure_id"], verdicts["name"], strict=True))
     for _, r in balance_hit.iterrows():
         outcome = names.get(r["balances"], r["balances"]) if pd.notna(r["balances"]) else None
+        outcome = md(outcome) if outcome else "the outcome"
         lines.append(
-            f"- **{r['name']}** (balancing measure for {outcome or 'the outcome'}) worsened "
-            f"after *{r['change']}*: investigate the balancing measure with the team."
+            f"- **{md(r['name'])}** (balancing measure for {outcome}) worsened "
+            f"after *{md(r['change'])}*: investigate the balancing measure with the team."
         )
     others = verdicts[(verdicts["verdict"] == "worsened") & ~verdicts["balancing_flag"]]
     for _, r in others.iterrows():
-        about = f"after *{r['change']}*" if pd.notna(r["change"]) else "without a change"
+        about = f"after *{md(r['change'])}*" if pd.notna(r["change"]) else "without a change"
         lines.append(
-            f"- **{r['name']}** worsened {about}: study what happened before the next cycle."
+            f"- **{md(r['name'])}** worsened {about}: study what happened before the next cycle."
         )
     for _, r in verdicts[verdicts["verdict"] == "no change"].iterrows():
         lines.append(
-            f"- *{r['change']}* showed no change in **{r['name']}** and was abandoned: the "
+            f"- *{md(r['change'])}* showed no change in **{md(r['name'])}** and was abandoned: the "
             "data support that decision; try a different change idea."
         )
     for _, r in verdicts[verdicts["verdict"] == "no signal yet"].iterrows():
@@ -75,21 +79,21 @@ def what_next(verdicts: pd.DataFrame) -> str:
             else ""
         )
         lines.append(
-            f"- **{r['name']}**: no signal yet after *{r['change']}*; keep testing and "
+            f"- **{md(r['name'])}**: no signal yet after *{md(r['change'])}*; keep testing and "
             f"collecting data{more}, or adapt the change in the next cycle."
         )
     unstable = verdicts[
         (verdicts["verdict"] == "baseline only") & (verdicts["baseline_stable"] == False)  # noqa: E712
     ]
     if len(unstable):
-        names = ", ".join(sorted(unstable["name"].astype(str)))
+        names = ", ".join(md(n) for n in sorted(unstable["name"].astype(str)))
         lines.append(
             f"- The baseline of {names} is unstable without a change: find the special cause "
             "before testing a change there."
         )
     little = verdicts[verdicts["verdict"] == "too little data"]
     if len(little):
-        names = ", ".join(sorted(set(little["name"].astype(str))))
+        names = ", ".join(md(n) for n in sorted(set(little["name"].astype(str))))
         lines.append(f"- Too little data to judge yet: {names}.")
     if not lines:
         lines.append(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from qi_helpers.privacy import escape
+
 
 def explorer(
     controls: Mapping[str, Any],
@@ -61,7 +63,7 @@ def explorer(
             for item in shown if isinstance(shown, tuple) else (shown,):
                 display(item)
 
-    header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+    header = [widgets.HTML(f"<b>{escape(title)}</b>")] if title else []
     box = widgets.VBox([*header, widgets.HBox(list(controls.values())), output])
     box.output = output
     box.controls = dict(controls)

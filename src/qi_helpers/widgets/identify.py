@@ -217,7 +217,7 @@ def profile_cards(
 
     def render(microsystem: str) -> Shown:
         if microsystem != everything:
-            return Shown(plot_profile_card(profiles, microsystem))
+            return Shown(plot_profile_card(profiles, microsystem, threshold=small_cell_threshold))
         chosen, note = ids, None
         if len(chosen) > max_cards:
             note = Markdown(

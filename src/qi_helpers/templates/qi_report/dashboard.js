@@ -56,6 +56,9 @@
       rows.forEach(function (row) { body.appendChild(row); });
     });
   });
+  // Filtering happens as the reader types; Enter must not submit (and reload) the page. Set
+  // here, not as an onsubmit attribute: the page's policy runs no inline handler.
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
   form.hidden = false;
   apply();
 }());
