@@ -180,7 +180,15 @@ def test_identifiers_of_any_shape_are_found_by_value(odd_screen, text):
 
 @pytest.mark.parametrize(
     "text",
-    ["65.000101 mmol", "1000101 visits", "trust example", "MRN", "2024-01-01", "0.000150"],
+    [
+        "65.000101 mmol",
+        "1000101 visits",
+        "trust example",
+        "MRN",
+        "2024-01-01",
+        "0.000150",
+        "sha256 9fab000101cd77e1",
+    ],
 )
 def test_ordinary_text_and_numbers_are_left_alone(odd_screen, text):
     assert odd_screen.redact(text) == (text, 0)

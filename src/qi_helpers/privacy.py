@@ -718,7 +718,8 @@ class IdentifierScreen:
     - a form with letters and digits of 6 or more characters counts wherever it is found
       (``C7P000101`` holds ``P000101``);
     - a shorter one, or one of letters only, must stand as a word of its own;
-    - a form of digits only must not be part of a longer number (``65.722952``).
+    - a form of digits only must stand apart from letters and digits and not be part of a
+      longer number (``65.722952``) or word (a hash such as ``ab031773cd``).
 
     The common shape of each column of ids (such as ``P`` and six digits) is a second net for
     ids missing from the tables; staff names with spaces are found as whole phrases.
@@ -803,8 +804,8 @@ class IdentifierScreen:
         form = text[start:end]
         before = text[start - 1] if start > 0 else ""
         after = text[end] if end < len(text) else ""
-        if form.isdigit():
-            return not _in_number(text, start, end)
+        if form.isdigit():  # a part of a longer word or number (a hash, 65.000101) is not an id
+            return not (_is_alnum(before) or _is_alnum(after) or _in_number(text, start, end))
         has_digit = any(c.isdigit() for c in form)
         if has_digit and len(form) >= 6:
             return True
