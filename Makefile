@@ -40,14 +40,16 @@ demo: ## Generate the demo data, run all workbooks and publish the site
 	@test -f $(STAMP_DEV) || $(MAKE) --no-print-directory $(STAMP_RUN)
 	$(BIN)/qi run
 
-test: $(STAMP_DEV) ## Install with the dev extra, then run ruff and pytest
+test: $(STAMP_DEV) ## Install with the dev extra, then run ruff, deptry and pytest
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/deptry src
 	$(BIN)/python -m pytest
 
-lint: $(STAMP_DEV) ## Run ruff (lint and format check)
+lint: $(STAMP_DEV) ## Run ruff (lint and format check) and deptry (declared dependencies)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/deptry src
 
 format: $(STAMP_DEV) ## Format the code with ruff
 	$(BIN)/ruff format src tests benchmarks

@@ -34,7 +34,7 @@ BIN = Path(sys.executable).parent
 
 def make_project(folder: Path, size: str) -> Path:
     """A project with the committed parameters and workbooks and the demo data of ``size``."""
-    from qi_helpers.datasets import make_demo, write_demo
+    from qi_helpers.demo.health_system import make_demo, write_demo
 
     shutil.copytree(ROOT / "parameters", folder / "parameters")
     shutil.copytree(ROOT / "workbooks", folder / "workbooks")

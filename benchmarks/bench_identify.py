@@ -1,4 +1,4 @@
-"""Benchmark of :func:`qi_helpers.microsystems.identify` (and the 5 Ps profiles) on the demo.
+"""Benchmark of :func:`qi_helpers.identify.identify` (and the 5 Ps profiles) on the demo.
 
 On the large demo (~500 microsystems, ~4,000 staff, ~6 million activities) it prints:
 
@@ -7,7 +7,7 @@ On the large demo (~500 microsystems, ~4,000 staff, ~6 million activities) it pr
 - the time per million activities;
 - how well the planted teams are recovered (adjusted Rand index, number of microsystems), with
   the refinement and with plain Louvain (the resolution limit);
-- the time of :func:`qi_helpers.profiles.profile`;
+- the time of :func:`qi_helpers.identify.profiles.profile`;
 - a baseline in the same process: the staff projection (shared patients of every pair of staff)
   computed with a Python dict of pairs, against the sparse matrix product ``B @ B.T`` that
   ``identify`` uses, on the first ``--subset`` activities, with the ratio.
@@ -29,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from qi_helpers.datasets import make_demo
-from qi_helpers.microsystems import (
+from qi_helpers.demo.health_system import make_demo
+from qi_helpers.identify import (
     adjusted_rand_index,
     encode,
     identify,
@@ -133,7 +133,7 @@ def main() -> None:
     )
 
     if not args.no_profile:
-        from qi_helpers.profiles import profile
+        from qi_helpers.identify.profiles import profile
 
         start = time.perf_counter()
         profile(result, acts, staff, tables["patients"])

@@ -25,8 +25,8 @@ from pathlib import Path
 
 def measure(folder: Path, fmt: str) -> dict:
     """Load and check every table of ``folder`` (in this process); return figures."""
-    from qi_helpers.checks import check_project
-    from qi_helpers.datasets import demo_table_specs
+    from qi_helpers.data.checks import check_project
+    from qi_helpers.demo.health_system import demo_table_specs
     from qi_helpers.project import Project
 
     config = {"data": {"tables": demo_table_specs(folder, fmt=fmt)}}
@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         data = Path(args.data) if args.data else Path(tmp)
         if not (data / "csv" / "activities.csv").is_file():
-            from qi_helpers.datasets import make_demo, write_demo
+            from qi_helpers.demo.health_system import make_demo, write_demo
 
             start = time.perf_counter()
             tables = make_demo(size=args.size, seed=0)

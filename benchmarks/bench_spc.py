@@ -1,4 +1,4 @@
-"""Benchmark of :func:`qi_helpers.spc.qic` on a portfolio-sized synthetic input.
+"""Benchmark of :func:`qi_helpers.spc.qic.qic` on a portfolio-sized synthetic input.
 
 500 microsystems x 5 measures x 104 weeks = 260,000 points: two p charts, two u charts and one
 i chart, each one ``qic`` call facetted by microsystem, with the runs analysis. The same work is
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from qi_helpers.spc import qic
+from qi_helpers.spc.qic import qic
 
 MEASURES = {
     "readmissions": "p",

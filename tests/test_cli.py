@@ -18,6 +18,15 @@ def test_every_command_has_help(capsys):
         assert "usage: qi" in capsys.readouterr().out
 
 
+def test_version_names_the_package_version(capsys):
+    import qi_helpers
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"qi {qi_helpers.__version__}\n"
+
+
 def test_console_script_is_installed():
     result = subprocess.run(
         [sys.executable, "-m", "qi_helpers.cli", "--help"],

@@ -32,12 +32,22 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.table import Table  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from qi_helpers import figures, privacy  # noqa: E402
-from qi_helpers.charts import plot_qic, plot_qic_facets  # noqa: E402
-from qi_helpers.spc import qic  # noqa: E402
+import qi_helpers  # noqa: E402
+from qi_helpers import privacy  # noqa: E402
+from qi_helpers.changes.figures import (  # noqa: E402
+    plot_change,
+    plot_measures,
+    plot_pdsa_timeline,
+    plot_subgroups,
+)
+from qi_helpers.identify.figures import plot_profile_card, plot_staff_network  # noqa: E402
+from qi_helpers.pilots.figures import plot_criteria_heatmap, plot_pilot_baselines  # noqa: E402
+from qi_helpers.spc.plots import plot_qic, plot_qic_facets  # noqa: E402
+from qi_helpers.spc.qic import qic  # noqa: E402
+from qi_helpers.spread.figures import plot_adoption_curve, plot_sustain, plot_waves  # noqa: E402
 
 #: The package as imported (the tests may run against another checkout on PYTHONPATH).
-SRC = Path(figures.__file__).resolve().parent
+SRC = Path(qi_helpers.__file__).resolve().parent
 
 #: Patient ids of the screen: one plain, one with punctuation (as an organisation writes it).
 PATIENT = "P000123"
@@ -130,7 +140,7 @@ def _pdsa() -> pd.DataFrame:
 
 
 def test_pdsa_timeline_draws_no_cycle_id_of_a_patient():
-    fig = figures.plot_pdsa_timeline(_pdsa(), end="2025-06-30", start="2024-01-01")
+    fig = plot_pdsa_timeline(_pdsa(), end="2025-06-30", start="2024-01-01")
     svg = drawn(fig)
     shows_math_as_text(svg)
 
@@ -154,7 +164,7 @@ MEASURES = pd.DataFrame(
 
 
 def _analysis():
-    from qi_helpers.measure_analysis import analyse
+    from qi_helpers.changes.analysis import analyse
 
     return analyse(_series(), MEASURES.iloc[0], _pdsa())
 
@@ -162,13 +172,13 @@ def _analysis():
 def test_plot_change_draws_no_identifier_and_plain_dollars():
     item = _analysis()
     assert len(item.annotations) and len(item.tested)  # the labels and the abandoned window
-    svg = drawn(figures.plot_change(item, show_95=True))
+    svg = drawn(plot_change(item, show_95=True))
     shows_math_as_text(svg)
 
 
 def test_plot_measures_draws_no_identifier():
     item = _analysis()
-    svg = drawn(figures.plot_measures(SimpleNamespace(analyses=[item, item])))
+    svg = drawn(plot_measures(SimpleNamespace(analyses=[item, item])))
     shows_math_as_text(svg)
 
 
@@ -185,7 +195,7 @@ def test_plot_subgroups_draws_no_identifier():
              "effect": effect, "effect_low": effect - 2, "effect_high": effect + 2,
              "effect_kind": "difference", "flag": effect < 0}
         )  # fmt: skip
-    svg = drawn(figures.plot_subgroups(pd.DataFrame(rows)))
+    svg = drawn(plot_subgroups(pd.DataFrame(rows)))
     shows_math_as_text(svg)
 
 
@@ -202,7 +212,7 @@ def _ranked() -> pd.DataFrame:
 
 
 def test_plot_criteria_heatmap_draws_no_identifier():
-    svg = drawn(figures.plot_criteria_heatmap(_ranked()))
+    svg = drawn(plot_criteria_heatmap(_ranked()))
     shows_math_as_text(svg)
 
 
@@ -224,7 +234,7 @@ def _facetted() -> pd.DataFrame:
 def test_plot_pilot_baselines_draws_no_identifier():
     charts = _facetted()
     charts.attrs["pilots"] = {"name": named("Seen within"), "unit": MATH, "improvement": "up"}
-    svg = drawn(figures.plot_pilot_baselines(charts))
+    svg = drawn(plot_pilot_baselines(charts))
     shows_math_as_text(svg)
 
 
@@ -239,7 +249,7 @@ def _candidates() -> pd.DataFrame:
 def test_plot_waves_draws_no_identifier():
     from qi_helpers.spread import plan
 
-    svg = drawn(figures.plot_waves(plan(_candidates(), waves=2, start="2025-01-06")))
+    svg = drawn(plot_waves(plan(_candidates(), waves=2, start="2025-01-06")))
     shows_math_as_text(svg)
 
 
@@ -252,7 +262,7 @@ def test_plot_adoption_curve_draws_no_identifier():
             for change in (named("Huddle"), f"Recall {PATIENT}")
         ]
     )  # fmt: skip
-    svg = drawn(figures.plot_adoption_curve(curve))
+    svg = drawn(plot_adoption_curve(curve))
     shows_math_as_text(svg)
 
 
@@ -269,7 +279,7 @@ def test_plot_sustain_draws_no_identifier():
          "adopted": pd.Timestamp("2024-04-15"), "verdict": "holding"}
     )  # fmt: skip
     charts = {(r.microsystem_id, r.change, r.measure_id): chart for r in verdicts.itertuples()}
-    svg = drawn(figures.plot_sustain(SimpleNamespace(verdicts=verdicts, charts=charts)))
+    svg = drawn(plot_sustain(SimpleNamespace(verdicts=verdicts, charts=charts)))
     shows_math_as_text(svg)
 
 
@@ -288,7 +298,7 @@ def _identification() -> SimpleNamespace:
 
 @pytest.mark.parametrize("max_nodes", [1500, 2])  # every staff member, or only the teams' ties
 def test_plot_staff_network_draws_no_identifier(max_nodes):
-    svg = drawn(figures.plot_staff_network(_identification(), max_nodes=max_nodes))
+    svg = drawn(plot_staff_network(_identification(), max_nodes=max_nodes))
     shows_math_as_text(svg)
 
 
@@ -306,7 +316,7 @@ def _hostile_profiles(profiles):
 
 def test_plot_profile_card_draws_no_identifier(profiles):
     hostile, ms = _hostile_profiles(profiles)
-    svg = drawn(figures.plot_profile_card(hostile, ms))
+    svg = drawn(plot_profile_card(hostile, ms))
     shows_math_as_text(svg)
 
 
@@ -384,7 +394,7 @@ def test_profile_card_explorer_and_shown_draw_no_identifier(profiles, monkeypatc
     box.rendered._ipython_display_()  # drawn to PNG as the explorer shows it
     shows_math_as_text(drawn(fig))
     # the staff network of identify_explorer is shown the same way
-    Shown(figures.plot_staff_network(_identification()))._ipython_display_()
+    Shown(plot_staff_network(_identification()))._ipython_display_()
 
 
 # ---- names from data never break drawing -------------------------------------------------------
@@ -422,9 +432,9 @@ def test_any_name_from_data_draws(changes, cycle):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # glyphs missing from the font are only a warning
         for fig in (
-            figures.plot_pdsa_timeline(pdsa),
+            plot_pdsa_timeline(pdsa),
             plot_qic(qic(categories, "x", "y"), title=cycle),
-            figures.plot_waves(plan),
+            plot_waves(plan),
         ):
             fig.savefig(io.BytesIO(), format="png")
             _svg_text(fig)
@@ -495,7 +505,7 @@ def test_a_wrapped_formatter_still_answers_as_itself():
 def test_a_pickled_figure_screens_again_when_drawn():
     import pickle
 
-    fig = figures.plot_pdsa_timeline(_pdsa())
+    fig = plot_pdsa_timeline(_pdsa())
     fig.savefig(io.BytesIO(), format="png")
     again = pickle.loads(pickle.dumps(fig))
     drawn(again)
@@ -506,7 +516,7 @@ def test_figures_are_not_registered_with_pyplot():
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
-    figures.plot_pdsa_timeline(_pdsa())
+    plot_pdsa_timeline(_pdsa())
     plot_qic(qic(_categorical(), "visit", "value", chart="i"))
     assert plt.get_fignums() == before
 

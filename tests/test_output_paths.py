@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from runner_fixtures import make_tiny_project
+from support import make_tiny_project
 
 from qi_helpers.cli import main
 from qi_helpers.errors import ConfigError

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 from qi_helpers.errors import ConfigError
-from qi_helpers.microsystems import write_identification
-from qi_helpers.privacy import inside, safe_filename
+from qi_helpers.identify.files import write_identification
+from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.project import (
-    OUTPUT_WRITERS,
     deep_merge,
     find_project_root,
     load_project,
     load_yaml,
 )
+from qi_helpers.workflow import writer_of
 
 WORKBOOKS = Path(__file__).resolve().parents[1] / "workbooks"
 
@@ -100,14 +100,14 @@ def test_every_table_workbook_01_writes_names_its_writer(tmp_path):
     written = write_identification(result, tmp_path, profiles, comparison)
     names = {path.stem for path in written}
     assert {"registry", "profiles", "profile_summary", "declared_purity"} <= names
-    assert {name: OUTPUT_WRITERS.get(name) for name in names} == dict.fromkeys(names, "01")
+    assert {name: writer_of(name) for name in names} == dict.fromkeys(names, "01")
 
 
 @pytest.mark.parametrize("workbook", ["02", "04"])
 def test_every_table_a_later_workbook_writes_names_its_writer(workbook):
     written = _written_by_workbook(workbook)
     assert written, f"workbook {workbook} writes no table under outputs/data/ any more"
-    assert {name: OUTPUT_WRITERS.get(name) for name in written} == dict.fromkeys(written, workbook)
+    assert {name: writer_of(name) for name in written} == dict.fromkeys(written, workbook)
 
 
 def test_a_missing_profile_table_says_to_run_workbook_01(tmp_path):

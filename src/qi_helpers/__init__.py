@@ -1,23 +1,23 @@
 """qi_helpers: the clinical-microsystem method as reusable, tested Python.
 
-One module per concept (see ``DESIGN.md``), grouped by the step of the method they serve:
+The folders follow the method (``docs/architecture.md`` in the project describes each part, the
+rules of its imports, the data flow and the data contracts):
 
-- Data in: ``sources`` (read a table), ``schema`` (the contracts), ``checks`` (``qi check``),
-  ``datasets`` (the demo health system), ``project`` (paths and parameters), ``scaffold``.
-- Charts: ``spc`` and ``spc_rules`` (run and control charts, rule sets), ``charts``, ``figures``.
-- 01 identify: ``activity_network``, ``communities``, ``registry``, ``microsystems``,
-  ``declared_units``, ``partition_scores``, ``identification_files``, ``profiles``,
-  ``profile_cards``.
-- 02 select pilots: ``readiness``, ``detection`` (time to detect), ``pilots``.
-- 03 analyse tests: ``measure_series``, ``pdsa_log``, ``verdicts``, ``measure_analysis``,
-  ``effects``, ``equity``, ``changes``, ``what_next``.
-- 04 spread: ``spread``, ``tracking``.
-- Batch and reports: ``plan``, ``runner``, ``executors``, ``tables``, ``publish``, ``privacy``,
-  ``notebook_display``, ``widgets`` (the JupyterLab explorers), ``cli`` (the ``qi`` command).
+- ``identify`` (workbook 01): the smallest measurable microsystems, their 5 Ps profiles and cards;
+- ``pilots`` (workbook 02): readiness, selection criteria and ranking of pilot microsystems;
+- ``changes`` (workbook 03): tests of change judged on run and control charts, effects, equity;
+- ``spread`` (workbook 04): who adopts what worked, in which wave, and whether the gain holds;
+
+on ``data`` (reading and checking the input tables), ``spc`` (run and control charts),
+``privacy`` (what may be published) and a small base: ``errors``, ``project`` (paths and
+parameters), ``workflow`` (the table of workbooks), ``measures``, ``io``, ``drawing`` and
+``notebook_display``. ``widgets`` holds the JupyterLab explorers, ``run`` the batch runner,
+``publish`` the offline site, ``demo`` the synthetic health system and ``cli`` the ``qi`` command.
 """
 
-from qi_helpers.errors import ConfigError, DataError, QIError
-
+#: The release (pyproject.toml has the same); ``qi --version`` prints it.
 __version__ = "0.1.0"
+
+from qi_helpers.errors import ConfigError, DataError, QIError  # noqa: E402
 
 __all__ = ["ConfigError", "DataError", "QIError", "__version__"]

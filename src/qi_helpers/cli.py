@@ -1,22 +1,38 @@
 """The ``qi`` command: a thin layer over ``qi_helpers``.
 
 ``qi demo`` writes the demo data, ``qi check`` validates the configured inputs, ``qi run``
-executes the workbooks and publishes the site, ``qi publish`` rebuilds the site. Every command
-prints what it wrote and exits non-zero on failure.
+executes the workbooks and publishes the site, ``qi publish`` rebuilds the site, ``qi init``
+scaffolds a project and ``qi lab`` starts JupyterLab on one. Every command prints what it wrote
+and exits non-zero on failure.
+
+Each command imports what it uses when it runs, so that ``qi --help``, ``qi --version`` or a
+mistyped option answer at once instead of loading pandas, papermill and the publisher.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from qi_helpers import __version__
 from qi_helpers.errors import QIError
+from qi_helpers.workflow import WORKBOOKS
+
+if TYPE_CHECKING:
+    from qi_helpers.project import Project
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from qi_helpers.datasets import make_demo, write_demo
+    from qi_helpers.demo.health_system import make_demo, write_demo
 
     start = time.perf_counter()
     tables = make_demo(size=args.size, seed=args.seed)
@@ -34,39 +50,28 @@ def _demo(args: argparse.Namespace) -> int:
 DEMO_STAMP = ".demo.json"
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _demo_stamp(size: str, seed: int) -> dict[str, object]:
     """What the demo data made now would be: a digest of the generator's code, size and seed.
 
-    Hashing the code (``datasets.py`` and the ``_demo_*`` modules), not importing it, keeps
-    ``qi run`` quick when nothing needs doing.
+    Hashing the code (the modules of :mod:`qi_helpers.demo`), not importing it, keeps ``qi run``
+    quick when nothing needs doing.
     """
-    import hashlib
-
-    package = Path(__file__).resolve().parent
+    demo = Path(__file__).resolve().parent / "demo"
     digest = hashlib.sha256()
-    for path in sorted([package / "datasets.py", *package.glob("_demo_*.py")]):
+    for path in sorted(demo.glob("*.py")):
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
     return {"size": size, "seed": seed, "generator": digest.hexdigest()[:16]}
 
 
 def _write_demo_stamp(out: Path, size: str, seed: int, paths: list[Path]) -> None:
     """Record what made the demo in ``out`` (written last, so a half-written demo has none)."""
-    import json
+    from qi_helpers.io import sha256_file, write_text
 
     stamp = {
         **_demo_stamp(size, seed),
-        "files": {p.relative_to(out).as_posix(): _sha256(p) for p in paths if p.is_file()},
+        "files": {p.relative_to(out).as_posix(): sha256_file(p) for p in paths if p.is_file()},
     }
-    partial = out / (DEMO_STAMP + ".tmp")
-    partial.write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
-    partial.replace(out / DEMO_STAMP)
+    write_text(out / DEMO_STAMP, json.dumps(stamp, indent=1, sort_keys=True))
 
 
 def _stale_demo(out: Path) -> tuple[str, str, int] | None:
@@ -76,7 +81,7 @@ def _stale_demo(out: Path) -> tuple[str, str, int] | None:
     nobody edited since, is made again, with the size and seed it was made with (a demo written
     with ``qi demo --size medium`` stays medium). Edited or unstamped data is never overwritten.
     """
-    import json
+    from qi_helpers.io import sha256_file
 
     try:
         made = json.loads((out / DEMO_STAMP).read_text(encoding="utf-8"))
@@ -87,14 +92,15 @@ def _stale_demo(out: Path) -> tuple[str, str, int] | None:
         return None
     files = made.get("files") or {}
     untouched = bool(files) and all(
-        (out / name).is_file() and _sha256(out / name) == digest for name, digest in files.items()
+        (out / name).is_file() and sha256_file(out / name) == digest
+        for name, digest in files.items()
     )
     if not untouched:
         return None
     return "Demo data made by another version of the demo generator", size, seed
 
 
-def ensure_demo_data(project, echo=print) -> bool:
+def ensure_demo_data(project: Project, echo: Callable[..., Any] = print) -> bool:
     """Generate the demo data when the project uses it (``data.demo``) and it is missing or stale.
 
     Stale: made by another version of the demo generator, as ``<out>/.demo.json`` records, and
@@ -122,7 +128,7 @@ def ensure_demo_data(project, echo=print) -> bool:
         if stale is None:
             return False
         reason, size, seed = stale
-    from qi_helpers.datasets import make_demo, write_demo
+    from qi_helpers.demo.health_system import make_demo, write_demo
 
     echo(f"{reason}: generating the {size} demo in {out} ...")
     paths = write_demo(make_demo(size=size, seed=seed), out)
@@ -130,20 +136,20 @@ def ensure_demo_data(project, echo=print) -> bool:
     return True
 
 
-def check_inputs(project) -> list[str]:
-    """Check every input table (``qi_helpers.checks``); return one message per table with errors.
+def check_inputs(project: Project) -> list[str]:
+    """Check every input table (:mod:`qi_helpers.data.checks`); one message per table with errors.
 
     Each message is the block of lines ``qi check`` prints for that table (its errors, with
     file, column, rows, how many and how to fix), so ``qi run`` stops with the same words.
     An empty list means the inputs can be used (warnings are not returned).
     """
-    from qi_helpers.checks import check_project
+    from qi_helpers.data.checks import check_project
 
     return check_project(project).messages()
 
 
 def _check(args: argparse.Namespace) -> int:
-    from qi_helpers.checks import check_project
+    from qi_helpers.data.checks import check_project
     from qi_helpers.project import load_project
 
     project = load_project(args.project)
@@ -153,7 +159,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from qi_helpers.scaffold import init_project
+    from qi_helpers.data.scaffold import init_project
 
     written = init_project(Path(args.dir), source=args.source or None, force=args.force)
     root = Path(args.dir)
@@ -169,8 +175,9 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from qi_helpers.errors import InvalidInputs
     from qi_helpers.project import load_project
-    from qi_helpers.runner import InvalidInputs, plan, run
+    from qi_helpers.run.runner import plan, run
 
     project = load_project(args.project)
     timeout = args.timeout if args.timeout and args.timeout > 0 else None
@@ -234,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from qi_helpers.project import load_project
-    from qi_helpers.publish import publish_site
+    from qi_helpers.publish.site import publish_site
 
     project = load_project(args.project)
     report = publish_site(project, Path(args.out) if args.out else None, archive=args.zip)
@@ -254,8 +261,6 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _lab(args: argparse.Namespace) -> int:
     """Make the demo data and workbook 01's outputs ready, then start JupyterLab on the project."""
-    import subprocess
-
     from qi_helpers.project import load_project
 
     project = load_project(args.project)
@@ -286,8 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qi", description="QI workbooks for clinical microsystems: run the method end to end."
     )
+    parser.add_argument("--version", action="version", version=f"qi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
+    check = _add_project_command(sub, "check", _check, "validate the configured input tables")
+    check.add_argument("--json", action="store_true", help="print the report as JSON (for tools)")
+    _add_run_options(
+        _add_project_command(sub, "run", _run, "execute the workbooks and publish the site")
+    )
+    _add_publish_options(
+        _add_project_command(sub, "publish", _publish, "rebuild the site from executed notebooks")
+    )
+    _add_init(sub)
+    _add_lab(sub)
+    return parser
 
+
+def _add_demo(sub: Subparsers) -> None:
     demo = sub.add_parser("demo", help="write the synthetic demo health system")
     demo.add_argument("--size", default="small", choices=["small", "medium", "large"])
     demo.add_argument("--seed", type=int, default=0)
@@ -295,80 +315,83 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", default="csv", choices=["csv", "parquet"])
     demo.set_defaults(func=_demo)
 
-    for name, func, text in [
-        ("check", _check, "validate the configured input tables"),
-        ("run", _run, "execute the workbooks and publish the site"),
-        ("publish", _publish, "rebuild the site from executed notebooks"),
-    ]:
-        cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("--project", default="", help="project folder (default: found from here)")
-        cmd.set_defaults(func=func)
-        if name == "run":
-            cmd.add_argument(
-                "--workbook",
-                action="append",
-                choices=["01", "02", "03", "04"],
-                help="run only this workbook (repeatable)",
-            )
-            cmd.add_argument(
-                "--microsystem",
-                action="append",
-                help="run workbook 03 only for this microsystem id (repeatable)",
-            )
-            cmd.add_argument(
-                "--jobs",
-                type=int,
-                default=None,
-                help="notebooks at once: worker processes (default: number of CPUs)",
-            )
-            where = cmd.add_mutually_exclusive_group()
-            where.add_argument(
-                "--cluster",
-                choices=["local"],
-                default=None,
-                help="run on a Dask LocalCluster of --jobs workers (needs the [cluster] extra)",
-            )
-            where.add_argument(
-                "--scheduler",
-                default=None,
-                metavar="ADDRESS",
-                help="run on an existing Dask cluster, e.g. tcp://host:8786 (workers need "
-                "qi_helpers and the project folder at the same path)",
-            )
-            cmd.add_argument(
-                "--force", action="store_true", help="rerun every notebook, even if up to date"
-            )
-            cmd.add_argument(
-                "--timeout",
-                type=float,
-                default=1800,
-                help="seconds one notebook may take before it is stopped (default 1800; 0: none)",
-            )
-            cmd.add_argument(
-                "--quiet", action="store_true", help="no progress bar or per-task lines (for CI)"
-            )
-            cmd.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="print the plan (what would run, what would be skipped and why) and stop",
-            )
-        if name == "publish":
-            cmd.add_argument(
-                "--out",
-                default=None,
-                help="site folder (default outputs/site): a new or empty folder, or one a "
-                "site was published into before (it holds site.json); anything else is refused",
-            )
-            cmd.add_argument(
-                "--zip",
-                action="store_true",
-                help="also write <site>.zip beside it for a shared drive: the site's files only",
-            )
-        if name == "check":
-            cmd.add_argument(
-                "--json", action="store_true", help="print the report as JSON (for tools)"
-            )
 
+def _add_project_command(
+    sub: Subparsers, name: str, func: Callable[[argparse.Namespace], int], text: str
+) -> argparse.ArgumentParser:
+    """A command that works on a project (``--project``)."""
+    cmd = sub.add_parser(name, help=text, description=text)
+    cmd.add_argument("--project", default="", help="project folder (default: found from here)")
+    cmd.set_defaults(func=func)
+    return cmd
+
+
+def _add_run_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--workbook",
+        action="append",
+        choices=list(WORKBOOKS),
+        help="run only this workbook (repeatable)",
+    )
+    cmd.add_argument(
+        "--microsystem",
+        action="append",
+        help="run workbook 03 only for this microsystem id (repeatable)",
+    )
+    cmd.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="notebooks at once: worker processes (default: number of CPUs)",
+    )
+    where = cmd.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cluster",
+        choices=["local"],
+        default=None,
+        help="run on a Dask LocalCluster of --jobs workers (needs the [cluster] extra)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://host:8786 (workers need "
+        "qi_helpers and the project folder at the same path)",
+    )
+    cmd.add_argument(
+        "--force", action="store_true", help="rerun every notebook, even if up to date"
+    )
+    cmd.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds one notebook may take before it is stopped (default 1800; 0: none)",
+    )
+    cmd.add_argument(
+        "--quiet", action="store_true", help="no progress bar or per-task lines (for CI)"
+    )
+    cmd.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what would run, what would be skipped and why) and stop",
+    )
+
+
+def _add_publish_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--out",
+        default=None,
+        help="site folder (default outputs/site): a new or empty folder, or one a "
+        "site was published into before (it holds site.json); anything else is refused",
+    )
+    cmd.add_argument(
+        "--zip",
+        action="store_true",
+        help="also write <site>.zip beside it for a shared drive: the site's files only",
+    )
+
+
+def _add_init(sub: Subparsers) -> None:
     init = sub.add_parser(
         "init",
         help="scaffold a new project for your own data",
@@ -386,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite an existing project")
     init.set_defaults(func=_init)
 
+
+def _add_lab(sub: Subparsers) -> None:
     lab = sub.add_parser(
         "lab",
         help="start JupyterLab on the workbooks, demo data and workbook 01's outputs ready",
@@ -402,7 +427,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.add_argument("jupyter_args", nargs="*", help="options for `jupyter lab` (after --)")
     lab.set_defaults(func=_lab)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,8 @@ labels that axes make while drawing):
   SVG of the figure invalid XML (matplotlib writes each text into it, in a comment at least):
   they are dropped, as are lone surrogates (replaced), which no output can encode;
 - a text may hold a patient or staff identifier (a cycle id ending in a patient id). The screen
-  of the running project (:func:`qi_helpers.privacy.active_screen`) removes it from whatever the
-  figure draws; :attr:`ScreenedFigure.redactions` says how many were removed.
+  of the running project (:func:`qi_helpers.privacy.screen.active_screen`) removes it from
+  whatever the figure draws; :attr:`ScreenedFigure.redactions` says how many were removed.
 
 Figures are never registered with pyplot (a notebook shows each once, as the cell's value);
 :mod:`qi_helpers.notebook_display` shows them through IPython's PNG formatter, which saves the
@@ -37,7 +37,46 @@ from matplotlib.table import Table
 from matplotlib.text import Text
 from matplotlib.ticker import Formatter
 
-__all__ = ["ScreenedFigure", "ScreeningFormatter", "figure", "plain_text", "subplots"]
+from qi_helpers.privacy.screen import active_screen
+
+__all__ = [
+    "CATEGORY_COLOURS",
+    "DECISION_COLOURS",
+    "OKABE_ITO",
+    "ScreenedFigure",
+    "ScreeningFormatter",
+    "figure",
+    "plain_text",
+    "subplots",
+]
+
+#: The Okabe-Ito colour-blind-safe palette (Okabe & Ito 2008), by name: the one palette of every
+#: figure of ``qi_helpers``.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+
+#: The order in which categories (microsystems, waves, ...) take the palette's colours, then grey.
+CATEGORY_COLOURS: list[str] = [
+    *(OKABE_ITO[name] for name in ("orange", "sky_blue", "bluish_green", "yellow", "blue")),
+    *(OKABE_ITO[name] for name in ("vermillion", "reddish_purple", "black")),
+    "#999999",
+]
+
+#: The colour of each PDSA decision.
+DECISION_COLOURS: dict[str, str] = {
+    "adopt": OKABE_ITO["bluish_green"],
+    "adapt": OKABE_ITO["orange"],
+    "abandon": OKABE_ITO["vermillion"],
+    "ongoing": OKABE_ITO["sky_blue"],
+}
 
 # rc settings under which text is drawn as itself: Texts created under them (such as tick
 # labels an axis adds while drawing) take parse_math from here.
@@ -68,14 +107,6 @@ def _safe(text: str, screen: Any) -> tuple[str, int]:
         return text, 0
     text = _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
     return screen.redact(text) if screen is not None else (text, 0)
-
-
-def _screen() -> Any:
-    # Imported here: privacy imports pandas-heavy modules, and a figure without an active
-    # project must not pay for them.
-    from qi_helpers.privacy import active_screen
-
-    return active_screen()
 
 
 class ScreeningFormatter(Formatter):
@@ -118,7 +149,7 @@ class ScreeningFormatter(Formatter):
 
     @staticmethod
     def _clean(label: str) -> tuple[str, int]:
-        return _safe(label, _screen())
+        return _safe(label, active_screen())
 
     @property
     def locs(self) -> Any:  # Formatter.locs is a class attribute: use the inner one's
@@ -220,9 +251,9 @@ class ScreenedFigure(Figure):
 
     - text is drawn with ``text.parse_math`` off, so ``$`` and ``\\`` show as themselves and
       no name from data can make drawing raise;
-    - every text of the figure is screened with :func:`qi_helpers.privacy.active_screen` (when a
-      project's screen is active): the Text artists' text is replaced by the screened text,
-      and each axis' formatters are wrapped in a :class:`ScreeningFormatter` so that tick
+    - every text of the figure is screened with :func:`qi_helpers.privacy.screen.active_screen`
+      (when a project's screen is active): the Text artists' text is replaced by the screened
+      text, and each axis' formatters are wrapped in a :class:`ScreeningFormatter` so that tick
       labels made while drawing are screened too.
 
     Make one with :func:`figure` or :func:`subplots`.
@@ -257,7 +288,7 @@ class ScreenedFigure(Figure):
 
     def _prepare_text(self) -> dict[int, int]:
         """Make every text plain and screened; the identifiers removed, per non-tick Text."""
-        screen = _screen()
+        screen = active_screen()
         generation = self._generation(screen)
         counts: dict[int, int] = {}
         for text, is_tick in _texts(self):

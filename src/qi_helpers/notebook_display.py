@@ -10,6 +10,17 @@ shortens) it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from qi_helpers.privacy.screen import active_screen
+
+if TYPE_CHECKING:
+    from IPython.display import Markdown
+
+__all__ = ["enable_figure_display", "enable_table_screening", "table_or_note"]
+
 
 def enable_figure_display() -> bool:
     """Register PNG display of matplotlib figures in the running IPython shell, if any.
@@ -32,12 +43,8 @@ def enable_figure_display() -> bool:
     return True
 
 
-def _screened(obj):
+def _screened(obj: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     """``obj`` (a DataFrame or Series) with the active identifier screen applied, or itself."""
-    import pandas as pd
-
-    from qi_helpers.privacy import active_screen
-
     screen = active_screen()
     if screen is None:
         return obj
@@ -53,7 +60,7 @@ def enable_table_screening() -> bool:
 
     pandas shortens long cells (``...``) when it formats a table, so an identifier cut in two
     could slip past a screen of the finished page; the display formatters registered here
-    apply the project's screen (:func:`qi_helpers.privacy.active_screen`, set by
+    apply the project's screen (:func:`qi_helpers.privacy.screen.active_screen`, set by
     ``load_project``) to the table first. Without a loaded project tables show as they are.
 
     Returns
@@ -62,7 +69,6 @@ def enable_table_screening() -> bool:
         True when a shell was found and the formatters registered.
     """
     try:
-        import pandas as pd
         from IPython import get_ipython
     except ImportError:
         return False
@@ -81,7 +87,7 @@ enable_figure_display()
 enable_table_screening()
 
 
-def table_or_note(table, note: str):
+def table_or_note(table: pd.DataFrame, note: str) -> pd.DataFrame | Markdown:
     """A table to show as a cell's value, or a sentence when it has no rows.
 
     An empty table shows only its header, which a reader of the report cannot interpret; the
@@ -100,6 +106,7 @@ def table_or_note(table, note: str):
     """
     if len(table):
         return table
+    # IPython only where a note is shown: this module also loads outside a kernel.
     from IPython.display import Markdown
 
     return Markdown(note)

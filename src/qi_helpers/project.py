@@ -16,8 +16,23 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from qi_helpers.errors import ConfigError
-from qi_helpers.privacy import IdentifierScreen, project_screen, set_active_screen
+from qi_helpers.data.cross_checks import cross_check
+from qi_helpers.data.problems import render_table
+from qi_helpers.data.sources import read_source
+from qi_helpers.data.validation import validate
+from qi_helpers.errors import ConfigError, ContractError, DataError
+from qi_helpers.privacy.screen import IdentifierScreen, project_screen, set_active_screen
+from qi_helpers.workflow import writer_of
+
+__all__ = [
+    "OUTPUT_SETTINGS",
+    "PROJECT_FILE",
+    "Project",
+    "deep_merge",
+    "find_project_root",
+    "load_project",
+    "load_yaml",
+]
 
 PROJECT_FILE = Path("parameters") / "project.yaml"
 
@@ -28,21 +43,6 @@ OUTPUT_SETTINGS: dict[str, tuple[str, str]] = {
     "outputs": ("outputs", "root"),
     "data.demo.out": ("data/demo", "root"),
     "spread.export": ("spread_plan.xlsx", "data"),
-}
-
-#: Which workbook writes each table under ``outputs/data/``.
-OUTPUT_WRITERS = {
-    "registry": "01",
-    "membership_staff": "01",
-    "membership_patients": "01",
-    "membership_locations": "01",
-    "merges": "01",
-    "profiles": "01",
-    "profile_summary": "01",
-    "declared_purity": "01",
-    "declared_differences": "01",
-    "pilots": "02",
-    "spread_plan": "04",
 }
 
 
@@ -136,6 +136,11 @@ class Project:
     config: dict[str, Any] = field(repr=False)
 
     # --- paths -------------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        """``parameters/project.yaml`` of this project."""
+        return self.root / PROJECT_FILE
+
     def path(self, relative: str | Path) -> Path:
         """Resolve a path from the parameters against the project folder."""
         p = Path(relative)
@@ -293,7 +298,7 @@ class Project:
         return load_yaml(path) if path.is_file() else {}
 
     def load_table(self, name: str, *, required: bool = True) -> pd.DataFrame | None:
-        """Read and validate one configured input table (see ``qi_helpers.schema``).
+        """Read and validate one configured input table (see :mod:`qi_helpers.data.validation`).
 
         Returns None when the table is optional and not configured.
 
@@ -305,9 +310,6 @@ class Project:
             When the source cannot be read or the table breaks its contract; the message lists
             every error of the table with the lines ``qi check`` prints.
         """
-        from qi_helpers.schema import validate
-        from qi_helpers.sources import read_source
-
         spec = self.table_spec(name)
         if spec is None:
             if required:
@@ -331,10 +333,6 @@ class Project:
         are not in the catalogue), with the same lines ``qi check`` prints. See
         :meth:`load_table`.
         """
-        from qi_helpers.checks import cross_check
-        from qi_helpers.errors import DataError
-        from qi_helpers.schema import ContractError, render_table
-
         tables: dict[str, pd.DataFrame | None] = {}
         failures: list[DataError] = []
         for name in names:
@@ -368,7 +366,7 @@ class Project:
         """
         path = self.data_dir / f"{name}.parquet"
         if not path.is_file():
-            writer = OUTPUT_WRITERS.get(name, "01")
+            writer = writer_of(name) or "01"
             raise ConfigError(
                 f"{path}: not found. Run workbook {writer} first (`qi run --workbook {writer}`)."
             )
@@ -410,7 +408,7 @@ class Project:
 
         Precedence, lowest first: ``<section>`` of ``parameters/project.yaml``, then
         ``parameters/microsystems/<id>.yaml``, then the values passed that are not None (a
-        workbook's parameters cell, set by ``qi run -p`` or by hand in JupyterLab).
+        workbook's parameters cell, set by hand in JupyterLab).
 
         Parameters
         ----------
@@ -474,7 +472,7 @@ def load_project(
     -------
     Project
         Also registered as the source of the identifier screen that every figure of the session
-        applies to what it draws (:func:`qi_helpers.privacy.set_active_screen`).
+        applies to what it draws (:func:`qi_helpers.privacy.screen.set_active_screen`).
     """
     folder = find_project_root(root or None)
     config = load_yaml(folder / PROJECT_FILE)

@@ -15,8 +15,8 @@ from qi_helpers.widgets.tests_of_change import tests_of_change_explorer
 __all__ = [
     "explorer",
     "identify_explorer",
-    "profile_cards",
     "pilot_explorer",
+    "profile_cards",
     "spread_explorer",
     "tests_of_change_explorer",
 ]

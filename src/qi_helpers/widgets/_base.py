@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qi_helpers.privacy import escape
+from qi_helpers.privacy.html import escape
 
 
 def explorer(

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pandas as pd
+from IPython.display import HTML, Image, Markdown
+from matplotlib.figure import Figure
 
+from qi_helpers.identify.cards import cards_html
+from qi_helpers.identify.figures import plot_profile_card, plot_staff_network
+from qi_helpers.identify.microsystems import Identification, identify
+from qi_helpers.identify.network import encode
+from qi_helpers.identify.profiles import Profiles
+from qi_helpers.identify.published import published_registry
+from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD
 from qi_helpers.widgets._base import explorer
+
+__all__ = ["REGISTRY_SHOWN", "Shown", "identify_explorer", "profile_cards"]
 
 REGISTRY_SHOWN = ["microsystem_id", "kind", "n_staff", "n_patients", "weekly_volume", "measurable"]
 
@@ -23,10 +35,9 @@ class Shown:
         self.dpi = dpi
 
     def _ipython_display_(self) -> None:
-        import io
-
-        from IPython.display import Image, display
-        from matplotlib.figure import Figure
+        # looked up when shown, not imported once: the front end (JupyterLab's Output widget,
+        # or a test standing in for it) may route IPython's display elsewhere
+        from IPython.display import display
 
         for item in self.items:
             if isinstance(item, Figure):
@@ -39,7 +50,7 @@ class Shown:
         return "\n\n".join(str(item) for item in self.items)
 
 
-def _summary(result) -> str:
+def _summary(result: Identification) -> str:
     merges = result.merges
     n_split = int((merges["action"] == "split").sum())
     n_merge = int((merges["action"] == "merge").sum())
@@ -65,13 +76,13 @@ def identify_explorer(
     min_weekly_volume: float = 20,
     seed: int = 0,
     interactive: bool = True,
-    small_cell_threshold: int = 11,
+    small_cell_threshold: int = SMALL_CELL_THRESHOLD,
     **options: Any,
 ) -> Any:
     """Sliders for ``min_shared_patients``, ``resolution`` and ``min_weekly_volume`` that redo
-    the clustering of :func:`qi_helpers.microsystems.identify`.
+    the clustering of :func:`qi_helpers.identify.microsystems.identify`.
 
-    The activities are read and encoded once (:func:`qi_helpers.activity_network.encode`); each move
+    The activities are read and encoded once (:func:`qi_helpers.identify.network.encode`); each move
     of a slider re-clusters from the encoded network, and results already seen are kept.
 
     Parameters
@@ -86,7 +97,7 @@ def identify_explorer(
         False in batch runs: show the static result for the starting values.
     small_cell_threshold : int
         Patient counts from 1 to this minus 1 in the registry show as ``"<threshold"``
-        (:func:`qi_helpers.registry.published_registry`).
+        (:func:`qi_helpers.identify.published.published_registry`).
     **options
         Passed to ``identify`` (``kind_by_activity``, ``site_pattern``, ``refine``).
 
@@ -94,18 +105,11 @@ def identify_explorer(
     -------
     object
         In batch, a :class:`Shown` of a one-line summary, the staff network
-        (:func:`qi_helpers.figures.plot_staff_network`) and the main registry columns.
+        (:func:`qi_helpers.identify.figures.plot_staff_network`) and the main registry columns.
         Interactively, the :func:`qi_helpers.widgets.explorer` box with an ``IntSlider``
         (shared patients, 1-30), two ``FloatSlider`` (resolution 0.2-5, minimum weekly volume
         0-200) and the same three items below them.
     """
-    from IPython.display import Markdown
-
-    from qi_helpers.activity_network import encode
-    from qi_helpers.figures import plot_staff_network
-    from qi_helpers.microsystems import identify
-    from qi_helpers.registry import published_registry
-
     encoded = encode(activities, staff, start=start, end=end)
     seen: dict[tuple, Any] = {}
 
@@ -134,7 +138,7 @@ def identify_explorer(
     if not interactive:
         return render(min_shared_patients, resolution, min_weekly_volume)
 
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # slow to import, and batch runs never need it
 
     style = {"description_width": "initial"}
     controls = {
@@ -174,18 +178,18 @@ def identify_explorer(
 
 
 def profile_cards(
-    profiles,
+    profiles: Profiles,
     microsystem_ids: list[str] | None = None,
     *,
     max_cards: int = 60,
     interactive: bool = True,
-    small_cell_threshold: int = 11,
+    small_cell_threshold: int = SMALL_CELL_THRESHOLD,
 ) -> Any:
     """Show the 5 Ps card of every microsystem.
 
     Parameters
     ----------
-    profiles : qi_helpers.profiles.Profiles
+    profiles : qi_helpers.identify.profiles.Profiles
     microsystem_ids : list of str, optional
         Which cards, in this order (default: every microsystem, by id).
     max_cards : int
@@ -201,17 +205,12 @@ def profile_cards(
     Returns
     -------
     object
-        In batch, a :class:`Shown` of the cards as HTML (:func:`qi_helpers.profile_cards.
+        In batch, a :class:`Shown` of the cards as HTML (:func:`qi_helpers.identify.cards.
         cards_html`: a few KB a card, the numbers as text, the run chart as a small SVG).
         Interactively, the :func:`qi_helpers.widgets.explorer` box with a ``Dropdown`` of the
         microsystems: one microsystem's card is drawn by
-        :func:`qi_helpers.figures.plot_profile_card`, "(all)" shows the HTML cards.
+        :func:`qi_helpers.identify.figures.plot_profile_card`, "(all)" shows the HTML cards.
     """
-    from IPython.display import HTML, Markdown
-
-    from qi_helpers.figures import plot_profile_card
-    from qi_helpers.profile_cards import cards_html
-
     ids = list(microsystem_ids or sorted(profiles.summary["microsystem_id"]))
     everything = "(all)"
 
@@ -230,7 +229,7 @@ def profile_cards(
     if not interactive:
         return render(everything)
 
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # slow to import, and batch runs never need it
 
     controls = {
         "microsystem": widgets.Dropdown(

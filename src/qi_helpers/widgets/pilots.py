@@ -6,6 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+from qi_helpers.pilots.figures import plot_criteria_heatmap
+from qi_helpers.pilots.ranking import rank, shortlist
+from qi_helpers.pilots.scoring import CRITERIA, CRITERIA_LABELS
 from qi_helpers.widgets._base import explorer
 
 
@@ -23,33 +26,30 @@ def pilot_explorer(
     Parameters
     ----------
     criteria : DataFrame
-        From :func:`qi_helpers.pilots.criteria`.
+        From :func:`qi_helpers.pilots.scoring.criteria`.
     weights : dict of str to float
         The starting weights (from the parameters).
     k : int
         The starting number of pilots.
     max_per_site, max_per_kind : int, optional
-        Caps passed to :func:`qi_helpers.pilots.rank`.
+        Caps passed to :func:`qi_helpers.pilots.ranking.rank`.
     interactive : bool
         False in batch runs: return the ranked table for the starting values.
 
     Returns
     -------
     object
-        In batch, :func:`qi_helpers.pilots.shortlist` of the ranking. Interactively, the
+        In batch, :func:`qi_helpers.pilots.ranking.shortlist` of the ranking. Interactively, the
         :func:`qi_helpers.widgets.explorer` box: one ``FloatSlider`` per criterion (0-1), an
         ``IntSlider`` for ``k``, and below them the re-ranked shortlist and its heatmap.
     """
-    from qi_helpers.figures import plot_criteria_heatmap
-    from qi_helpers.pilots import CRITERIA, CRITERIA_LABELS, rank, shortlist
-
     names = [c for c in CRITERIA if c in criteria.columns]
     n = len(criteria)
     if not interactive:
         ranked = rank(criteria, weights, k=k, max_per_site=max_per_site, max_per_kind=max_per_kind)
         return shortlist(ranked)
 
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # slow to import, and batch runs never need it
 
     controls: dict[str, Any] = {
         c: widgets.FloatSlider(

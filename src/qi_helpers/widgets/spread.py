@@ -6,6 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from qi_helpers.spread.figures import plot_waves
+from qi_helpers.spread.waves import plan
 from qi_helpers.widgets._base import explorer
 
 
@@ -23,11 +25,11 @@ def spread_explorer(
     Parameters
     ----------
     candidate_table : DataFrame
-        From :func:`qi_helpers.spread.all_candidates`.
+        From :func:`qi_helpers.spread.adopters.all_candidates`.
     start : str
         ISO date of the first wave's start.
     waves, wave_size, wave_length_weeks
-        The starting values (as :func:`qi_helpers.spread.plan`); a wave size of 0 in the
+        The starting values (as :func:`qi_helpers.spread.waves.plan`); a wave size of 0 in the
         controls means "split into the chosen number of waves".
     interactive : bool
         False in batch: return the static Gantt chart and plan for the starting values.
@@ -35,14 +37,11 @@ def spread_explorer(
     Returns
     -------
     object
-        In batch, ``(Figure, DataFrame)``: :func:`qi_helpers.figures.plot_waves` of the plan and
-        the plan's main columns. Interactively, the explorer box (see
+        In batch, ``(Figure, DataFrame)``: :func:`qi_helpers.spread.figures.plot_waves` of the plan
+        and the plan's main columns. Interactively, the explorer box (see
         :func:`qi_helpers.widgets.explorer`) with controls ``waves``, ``wave_size`` and
         ``wave_length_weeks``.
     """
-    from qi_helpers.figures import plot_waves
-    from qi_helpers.spread import plan
-
     shown = ["change", "wave", "adopter_category", "wave_start", "microsystem_id", "score"]
 
     def render(waves: int, wave_size: int, wave_length_weeks: int) -> tuple[Any, pd.DataFrame]:
@@ -59,7 +58,7 @@ def spread_explorer(
     if not interactive:
         return render(waves, wave_size or 0, wave_length_weeks)
 
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # slow to import, and batch runs never need it
 
     controls = {
         "waves": widgets.IntSlider(value=waves, min=1, max=max(6, waves), description="waves"),

@@ -6,10 +6,13 @@ from typing import Any
 
 import pandas as pd
 
+from qi_helpers.changes.analysis import analyse, compatible_charts
+from qi_helpers.changes.figures import plot_change
+from qi_helpers.changes.microsystem import order_measures
 from qi_helpers.errors import ConfigError
 from qi_helpers.widgets._base import explorer
 
-#: Rule sets offered by the picker (see :func:`qi_helpers.spc_rules.signals`).
+#: Rule sets offered by the picker (see :func:`qi_helpers.spc.rules.signals`).
 RULE_CHOICES = (
     ("Anhøj (runs analysis)", "anhoej"),
     ("IHI run chart rules", "ihi"),
@@ -32,16 +35,14 @@ VERDICT_COLUMNS = [
 
 
 def _measure_options(series: pd.DataFrame, measures: pd.DataFrame, microsystem_id: str) -> list:
-    from qi_helpers.changes import order_measures
-
+    """``(label, measure_id)`` of the measures with data in a microsystem, in catalogue order."""
     own = series.loc[series["microsystem_id"] == microsystem_id, "measure_id"].unique()
     table = order_measures(measures[measures["measure_id"].isin(own)])
     return [(f"{r.name} ({r.family})", r.measure_id) for r in table.itertuples()]
 
 
 def _chart_options(measures: pd.DataFrame, measure_id: str | None) -> list:
-    from qi_helpers.measure_analysis import compatible_charts
-
+    """``(label, chart)`` of the charts offered for a measure (``""``: the catalogue's)."""
     if measure_id is None:
         return [("as in the catalogue", "")]
     measure = measures[measures["measure_id"] == measure_id].iloc[0]
@@ -68,10 +69,10 @@ def tests_of_change_explorer(
     Parameters
     ----------
     cases : DataFrame
-        From :func:`qi_helpers.measure_series.assign_microsystems` (all the microsystems that can be
-        picked; needed for xbar charts).
+        From :func:`qi_helpers.changes.series.assign_microsystems` (all the microsystems that can
+        be picked; needed for xbar charts).
     series : DataFrame
-        From :func:`qi_helpers.measure_series.measure_series`.
+        From :func:`qi_helpers.changes.series.measure_series`.
     measures : DataFrame
         The measure catalogue.
     pdsa : DataFrame
@@ -84,19 +85,19 @@ def tests_of_change_explorer(
         The rule set shown first.
     chart : str, optional
         A chart type instead of the catalogue's (see
-        :func:`qi_helpers.measure_analysis.compatible_charts`).
+        :func:`qi_helpers.changes.analysis.compatible_charts`).
     show_95 : bool
         Whether the 2-sigma limits are drawn at first.
     baseline_periods, min_points
-        As :func:`qi_helpers.measure_analysis.analyse`.
+        As :func:`qi_helpers.changes.analysis.analyse`.
     interactive : bool
         False in batch runs (``qi run``): return the static chart.
 
     Returns
     -------
     object
-        In batch, the static chart (:func:`qi_helpers.figures.plot_change`, its title giving
-        the verdict and effect). Interactively, the explorer box, showing the chart and the
+        In batch, the static chart (:func:`qi_helpers.changes.figures.plot_change`, its title
+        giving the verdict and effect). Interactively, the explorer box, showing the chart and the
         verdict rows of the measure (``change, decision, verdict, baseline_mean, after_mean,
         effect, effect_low, effect_high, effect_kind, periods_needed, reason``), redrawn when
         any picker changes (see :func:`qi_helpers.widgets.explorer`); picking a microsystem
@@ -107,9 +108,6 @@ def tests_of_change_explorer(
     ConfigError
         Unknown microsystem or measure, naming those available.
     """
-    from qi_helpers.figures import plot_change
-    from qi_helpers.measure_analysis import analyse
-
     available = sorted(series["microsystem_id"].dropna().astype(str).unique())
     if microsystem_id not in available:
         raise ConfigError(
@@ -152,7 +150,7 @@ def tests_of_change_explorer(
         shown = render(microsystem_id, measure_id, rules, chart or "", show_95)
         return shown[0] if isinstance(shown, tuple) else shown
 
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # only the interactive explorer needs the Jupyter widgets
 
     pick_ms = widgets.Dropdown(options=available, value=microsystem_id, description="Microsystem")
     pick_measure = widgets.Dropdown(options=options, value=measure_id, description="Measure")

@@ -1,0 +1,98 @@
+"""Workbook 03: analyse the tests of change of a microsystem.
+
+This subpackage owns the third step of the method. A microsystem's measured cases become one
+series per measure (:func:`assign_microsystems`, :func:`measure_series`); its PDSA log says which
+changes were tested, adopted or abandoned (:func:`changes_tested`); each measure is charted in
+phases with the baseline frozen before each change and every change is judged: improved,
+worsened, no change, no signal yet (Provost & Murray, The Health Care Data Guide, 2011), with the
+size of its effect and a 95% interval (:func:`analyse`, :func:`analyse_microsystem`). The patients'
+subgroups are compared with the whole and published with small counts hidden
+(:func:`subgroup_effects`, :func:`suppress_small`); :func:`what_next` tells the team what to do
+next, and :func:`write_results` writes the verdict table that workbook 04 reads.
+
+Modules:
+
+- :mod:`~qi_helpers.changes.series`: the measured cases in microsystems and periods, summed;
+- :mod:`~qi_helpers.changes.pdsa`: the changes tested, from the PDSA log;
+- :mod:`~qi_helpers.changes.effects`: effect estimates with their intervals, time to signal;
+- :mod:`~qi_helpers.changes.verdicts`: the verdict rule (a phase against its frozen baseline);
+- :mod:`~qi_helpers.changes.judging`: one change judged, with its reason in words;
+- :mod:`~qi_helpers.changes.analysis`: the phases, chart and verdicts of one measure;
+- :mod:`~qi_helpers.changes.equity`: the effects within patient subgroups, and their suppression;
+- :mod:`~qi_helpers.changes.microsystem`: every measure of a microsystem, and the verdict table;
+- :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
+- :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
+"""
+
+from qi_helpers.changes.analysis import (
+    CASE_CHARTS,
+    RATIO_CHARTS,
+    ChangeAnalysis,
+    analyse,
+    compatible_charts,
+)
+from qi_helpers.changes.effects import SERIAL_CORRELATION_NOTE, estimate_effect
+from qi_helpers.changes.equity import (
+    SUBGROUP_COLUMNS,
+    patient_subgroups,
+    subgroup_effects,
+    subgroup_mask,
+    suppress_small,
+)
+from qi_helpers.changes.figures import (
+    plot_change,
+    plot_measures,
+    plot_pdsa_timeline,
+    plot_subgroups,
+)
+from qi_helpers.changes.microsystem import (
+    AIM_ORDER,
+    FAMILY_ORDER,
+    MicrosystemAnalysis,
+    analyse_microsystem,
+    order_measures,
+    write_results,
+)
+from qi_helpers.changes.pdsa import adopted_changes, changes_tested
+from qi_helpers.changes.series import (
+    assign_microsystems,
+    measure_series,
+    period_start,
+    series_for_microsystem,
+)
+from qi_helpers.changes.verdicts import RESULT_COLUMNS, VERDICTS
+from qi_helpers.changes.what_next import what_next
+
+__all__ = [
+    "AIM_ORDER",
+    "CASE_CHARTS",
+    "FAMILY_ORDER",
+    "RATIO_CHARTS",
+    "RESULT_COLUMNS",
+    "SERIAL_CORRELATION_NOTE",
+    "SUBGROUP_COLUMNS",
+    "VERDICTS",
+    "ChangeAnalysis",
+    "MicrosystemAnalysis",
+    "adopted_changes",
+    "analyse",
+    "analyse_microsystem",
+    "assign_microsystems",
+    "changes_tested",
+    "compatible_charts",
+    "estimate_effect",
+    "measure_series",
+    "order_measures",
+    "patient_subgroups",
+    "period_start",
+    "plot_change",
+    "plot_measures",
+    "plot_pdsa_timeline",
+    "plot_subgroups",
+    "series_for_microsystem",
+    "subgroup_effects",
+    "subgroup_mask",
+    "suppress_small",
+    "what_next",
+    "write_results",
+]

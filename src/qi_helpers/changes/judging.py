@@ -1,0 +1,300 @@
+"""Judging one change of one measure: its periods against its frozen baseline, in words.
+
+:func:`qi_helpers.changes.analysis.analyse` cuts a measure's chart into phases; each change is
+judged here by :func:`judge_change`: the periods after it are charted with the baseline's centre
+line and limits frozen (the verdict rule of
+:func:`qi_helpers.changes.verdicts.judge_after_baseline`), the size of the effect is estimated
+with its 95% interval (:func:`qi_helpers.changes.effects.estimate_effect`), and a special cause
+counts only when that interval does not contradict it. Without one, the verdict says how long the
+chart still needs (:func:`qi_helpers.changes.verdicts.periods_needed`) or, for an abandoned
+change, that the data support the decision. :class:`MeasureData` holds what every step needs:
+the measure's row, its charted data and the analysis settings; :func:`baseline_stable` says
+whether some periods, charted alone, show no sustained special cause.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qi_helpers.changes.effects import effect_direction, effect_kind, estimate_effect
+from qi_helpers.changes.series import period_kind, period_start
+from qi_helpers.changes.verdicts import (
+    DETECTION_HORIZON,
+    NOT_SUSTAINED_RULES,
+    baseline_sigma,
+    judge_after_baseline,
+    periods_needed,
+    phase_level,
+)
+from qi_helpers.measures import Measure
+from qi_helpers.spc.qic import qic
+from qi_helpers.spc.rules import signals
+
+__all__ = ["MeasureData", "baseline_stable", "judge_change"]
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureData:
+    """One measure's data in one microsystem, and the settings of its analysis.
+
+    Built by :func:`qi_helpers.changes.analysis.analyse`, whose every step reads it. Periods are
+    addressed by their index in :attr:`periods`; ``[i0, i1)`` is a half-open range.
+    """
+
+    measure: Measure
+    catalogue_chart: str  # the catalogue's chart: the kind of effect follows the data
+    chart_type: str  # the chart drawn and judged
+    rules: str
+    own: pd.DataFrame  # the measure's series, sorted by period
+    data: pd.DataFrame  # the rows charted (the cases for xbar and s charts)
+    y: str
+    n: str | None
+    case_rows: pd.DataFrame | None
+    periods: np.ndarray  # the sorted distinct periods charted
+    data_periods: np.ndarray  # the period of each row of ``data``
+    baseline_periods: int | None
+    min_points: int
+    min_after: int
+
+    @property
+    def up(self) -> bool:
+        return self.measure.up
+
+    @property
+    def improvement(self) -> str:
+        return "up" if self.up else "down"
+
+    @property
+    def kind(self) -> str:
+        return effect_kind(self.catalogue_chart)
+
+    @property
+    def target(self) -> float | None:
+        """The target to draw and to judge the last point against; None without one."""
+        return self.measure.target if np.isfinite(self.measure.target) else None
+
+    def index_of(self, when: Any) -> int:
+        """First period in or after the period that contains ``when``."""
+        start = period_start(pd.Series([pd.Timestamp(when)]), period_kind(self.periods)).iloc[0]
+        return int(np.searchsorted(self.periods, np.datetime64(start), side="left"))
+
+    def rows_of(self, i0: int, i1: int) -> pd.DataFrame:
+        """The charted rows of periods ``[i0, i1)``."""
+        if i1 <= i0:
+            return self.data.iloc[0:0]
+        lo, hi = self.periods[i0], self.periods[i1 - 1]
+        return self.data[(self.data_periods >= lo) & (self.data_periods <= hi)]
+
+    def series_of(self, i0: int, i1: int) -> pd.DataFrame:
+        """The measure series of periods ``[i0, i1)``."""
+        if i1 <= i0:
+            return self.own.iloc[0:0]
+        p = pd.to_datetime(self.own["period"]).to_numpy()
+        return self.own[(p >= self.periods[i0]) & (p <= self.periods[i1 - 1])]
+
+    def values_of(self, i0: int, i1: int) -> np.ndarray | None:
+        """The case values of periods ``[i0, i1)`` (None unless the chart is drawn from cases)."""
+        if self.case_rows is None or i1 <= i0:
+            return None
+        p = pd.to_datetime(self.case_rows["period"]).to_numpy()
+        sel = (p >= self.periods[i0]) & (p <= self.periods[i1 - 1])
+        return self.case_rows.loc[sel, "value"].to_numpy(float)
+
+    def level(self, i0: int, i1: int) -> float:
+        """The level of periods ``[i0, i1)`` on the charted scale."""
+        return phase_level(
+            self.rows_of(i0, i1), self.y, self.n, self.chart_type, self.measure.multiply
+        )
+
+    def chart_of(
+        self, rows: pd.DataFrame, *, target: float | None = None, freeze: int | None = None
+    ) -> pd.DataFrame:
+        """:func:`qi_helpers.spc.qic.qic` of some charted rows."""
+        return qic(rows, x="period", y=self.y, n=self.n, chart=self.chart_type, freeze=freeze,
+                   multiply=self.measure.multiply, target=target)  # fmt: skip
+
+
+def baseline_stable(ctx: MeasureData, i0: int, i1: int) -> bool | Any:
+    """Whether periods ``[i0, i1)``, charted alone, show no sustained special cause.
+
+    NA with fewer than ``min_points`` periods.
+    """
+    if i1 - i0 < ctx.min_points:
+        return pd.NA
+    res = ctx.chart_of(ctx.rows_of(i0, i1))
+    parts = signals(res, rules=ctx.rules, improvement=ctx.improvement).parts
+    sustained = [
+        c for c in parts.columns if c not in NOT_SUSTAINED_RULES and parts[c].dtype != object
+    ]
+    return not bool(parts[sustained].to_numpy(dtype=float).any())
+
+
+# ---- judging one change --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Comparison:
+    """Periods ``[i0, i1)`` after a change against its baseline ``[ref0, i0)``."""
+
+    window: tuple[int, int, int]  # ref0, i0, i1
+    frozen: pd.DataFrame  # the chart of both, the baseline's limits frozen
+    label: str | None  # "improved" or "worsened" by the signals (None without one)
+    why: str  # the signals in words
+    spc: bool  # whether any rule fired after the baseline
+    baseline_mean: float
+    after_mean: float
+    effect: dict[str, Any]  # estimate_effect()
+    side: int  # the effect's interval: +1 wholly above no effect, -1 wholly below, else 0
+    signal: bool  # a special cause that the effect's interval does not contradict
+
+    @property
+    def means(self) -> str:
+        return f"mean {self.baseline_mean:.3g} -> {self.after_mean:.3g}"
+
+    @property
+    def doubt(self) -> str:
+        """Why a special cause does not count (empty when it does or there is none)."""
+        if not (self.spc and not self.signal):
+            return ""
+        return (
+            f"{self.why}, but the 95% interval of the effect includes no change, so the baseline "
+            "may simply have been high or low by chance; "
+        )
+
+    def interval(self, side: str) -> str:
+        """The effect's interval lying wholly on the ``side`` (better, worse) side, in words."""
+        return (
+            f"the 95% interval of the effect ({self.effect['effect_low']:.3g} to "
+            f"{self.effect['effect_high']:.3g}) lies wholly on the {side} side"
+        )
+
+
+def _compare(ctx: MeasureData, ref0: int, i0: int, i1: int) -> _Comparison:
+    """Chart periods ``[ref0, i1)`` with the baseline ``[ref0, i0)`` frozen; estimate the effect."""
+    before, after = ctx.rows_of(ref0, i0), ctx.rows_of(i0, i1)
+    frozen = ctx.chart_of(pd.concat([before, after]), freeze=i0 - ref0)
+    label, why, spc = judge_after_baseline(frozen, i0 - ref0, ctx.rules, ctx.improvement)
+    eff = estimate_effect(
+        ctx.series_of(ref0, i0),
+        ctx.series_of(i0, i1),
+        ctx.catalogue_chart,
+        multiply=ctx.measure.multiply,
+        before_values=ctx.values_of(ref0, i0),
+        after_values=ctx.values_of(i0, i1),
+    )
+    side = effect_direction(eff["effect"], eff["effect_low"], eff["effect_high"], ctx.kind)
+    unsure = np.isnan(eff["effect_low"]) or np.isnan(eff["effect_high"])
+    wanted = (1 if ctx.up else -1) * (1 if label == "improved" else -1)
+    return _Comparison(
+        (ref0, i0, i1), frozen, label, why, spc, ctx.level(ref0, i0), ctx.level(i0, i1), eff,
+        side, spc and (unsure or side == wanted),
+    )  # fmt: skip
+
+
+def _verdict_by_interval(ctx: MeasureData, side: int) -> str | None:
+    """``improved`` or ``worsened`` when the effect's interval lies wholly on one side."""
+    return {1 if ctx.up else -1: "improved", -1 if ctx.up else 1: "worsened"}.get(side)
+
+
+def _abandoned_verdict(ctx: MeasureData, found: _Comparison) -> dict[str, Any]:
+    """An abandoned change without a special cause while it was tested: ``no change``."""
+    by_interval = _verdict_by_interval(ctx, found.side)
+    hint = (
+        f"; yet {found.interval('better' if by_interval == 'improved' else 'worse')}: "
+        "worth a second look"
+        if by_interval
+        else ""
+    )
+    return {
+        "verdict": "no change",
+        "reason": f"{found.doubt}no special cause while it was tested; {found.means}; "
+        f"the team abandoned it{hint}",
+    }
+
+
+def _unsignalled_verdict(ctx: MeasureData, found: _Comparison) -> dict[str, Any]:
+    """A change without a special cause yet: how long the chart needs, or the interval's say."""
+    ref0, i0, i1 = found.window
+    need, what = periods_needed(
+        ctx.series_of(ref0, i0), ctx.chart_type, ctx.measure.multiply,
+        baseline_sigma(found.frozen, i0 - ref0), found.baseline_mean,
+        found.after_mean - found.baseline_mean, ctx.measure.target, ctx.up, ctx.rules,
+    )  # fmt: skip
+    by_interval = _verdict_by_interval(ctx, found.side)
+    if by_interval and not i1 - i0 >= need:
+        better = "better" if by_interval == "improved" else "worse"
+        too_short = (
+            f"about {int(need)} periods"
+            if np.isfinite(need)
+            else f"more than {DETECTION_HORIZON} periods"
+        )
+        return {
+            "verdict": by_interval,
+            "_signal": True,
+            "reason": f"no special cause yet, but the chart is too short for its rules "
+            f"(a change of this size needs {too_short}) and "
+            f"{found.interval(better)}; {found.means}",
+        }
+    left = max(need - (i1 - i0), 1.0) if np.isfinite(need) else math.nan
+    if np.isfinite(left):
+        tail = f"about {int(left)} more periods to see {what}"
+    elif what:
+        tail = f"{what} is too small for this chart to show within {DETECTION_HORIZON} periods"
+    else:
+        tail = "nothing better so far and no target to aim for: adapt or rethink the change"
+    return {
+        "verdict": "no signal yet",
+        "periods_needed": left,
+        "reason": f"{found.doubt}{found.means}; {tail}",
+    }
+
+
+def judge_change(
+    ctx: MeasureData, ref0: int, i0: int, i1: int, test: pd.Series, *, abandoned: bool
+) -> dict[str, Any]:
+    """Judge periods ``[i0, i1)`` of a change against the baseline ``[ref0, i0)``.
+
+    Returns the values of the change's row of the verdict table
+    (:attr:`qi_helpers.changes.analysis.ChangeAnalysis.verdicts`), with ``_signal`` (whether it
+    counts as a signal: the next phase then starts a new process) and, when compared,
+    ``_window`` (``ref0, i0, i1``).
+    """
+    if ctx.baseline_periods:
+        ref0 = max(ref0, i0 - int(ctx.baseline_periods))
+    n_ref, n_new = i0 - ref0, i1 - i0
+    common = {
+        "change": str(test["change"]),
+        "start": pd.Timestamp(test["start"]),
+        "decision": test["decision"],
+        "n_baseline": n_ref,
+        "n_after": n_new,
+    }
+    if n_ref < ctx.min_points or n_new < ctx.min_after:
+        need = f"need {ctx.min_points} and {ctx.min_after}"
+        why = f"{n_ref} baseline and {n_new} later periods ({need})"
+        return {**common, "verdict": "too little data", "reason": why, "_signal": False}
+    found = _compare(ctx, ref0, i0, i1)
+    out = {
+        **common,
+        **found.effect,
+        "baseline_mean": found.baseline_mean,
+        "after_mean": found.after_mean,
+        "baseline_stable": baseline_stable(ctx, ref0, i0),
+        "_signal": found.signal,
+        "_window": found.window,
+    }
+    if found.signal:
+        out.update(verdict=found.label, reason=f"{found.why} after the change; {found.means}")
+    elif abandoned:
+        out.update(_abandoned_verdict(ctx, found))
+    else:
+        out.update(_unsignalled_verdict(ctx, found))
+    # A change that counts as a signal by its interval alone says nothing of its baseline.
+    if not out["_signal"] and out["baseline_stable"] is False:
+        out["reason"] += "; the baseline itself is unstable"
+    return out

@@ -1,0 +1,369 @@
+"""The verdict rule of a test of change: a phase judged against its frozen baseline.
+
+The periods before a change form its baseline: their centre line and limits are frozen and
+extended over the periods after it, and a special cause after the change is the evidence that it
+made a difference (Provost & Murray, The Health Care Data Guide, 2011, ch. 6). The rule set
+(:func:`qi_helpers.spc.rules.signals`) is applied to the later points alone, their runs analysis
+recomputed over them against the frozen centre line (Anhøj & Olesen 2014), so that a run that
+began in the baseline does not count for the change (:func:`signals_after_baseline`,
+:func:`judge_after_baseline`). Without a signal yet, :func:`periods_needed` says how many periods
+a chart needs to show the change (:func:`qi_helpers.spc.detect.periods_to_detect`, else
+:func:`qi_helpers.changes.effects.periods_to_signal`).
+
+Workbook 03 (:func:`qi_helpers.changes.analysis.analyse`) and workbook 04's sustain tracking
+(:func:`qi_helpers.spread.tracking.sustain`, with the ``anhoej`` rules) both find the special
+causes with :func:`signals_after_baseline`. Workbook 03 labels a signal by the side with more
+signalling points (:func:`judge_after_baseline`); the sustain tracking still labels it by the
+side of the pooled after-adoption mean. The two labels can disagree: signals on both sides, or a
+run on one side while the pooled mean moved the other way.
+:data:`VERDICTS` lists the verdicts of workbook 03 and :data:`RESULT_COLUMNS` the columns of its
+verdict table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from qi_helpers.changes.effects import periods_to_signal
+from qi_helpers.errors import QIError
+from qi_helpers.measures import detection_chart
+from qi_helpers.spc.detect import periods_to_detect
+from qi_helpers.spc.rules import signals
+from qi_helpers.spc.runs import runs_limits
+
+__all__ = [
+    "DETECTION_HORIZON",
+    "DETECTION_SEED",
+    "DETECTION_SIMS",
+    "NOT_SUSTAINED_RULES",
+    "RESULT_COLUMNS",
+    "VERDICTS",
+    "SignalsAfterBaseline",
+    "baseline_sigma",
+    "judge_after_baseline",
+    "periods_needed",
+    "phase_level",
+    "runs_within",
+    "signals_after_baseline",
+]
+
+
+#: Every verdict, in the order a coach reads them.
+VERDICTS = (
+    "improved",
+    "worsened",
+    "no change",
+    "no signal yet",
+    "too little data",
+    "baseline only",
+)
+
+#: The columns of the verdict table (and of ``outputs/data/results/<id>.parquet``).
+RESULT_COLUMNS = [
+    "microsystem_id",
+    "measure_id",
+    "name",
+    "family",
+    "aim",
+    "change",
+    "start",
+    "decision",
+    "verdict",
+    "baseline_mean",
+    "after_mean",
+    "n_baseline",
+    "n_after",
+    "last_period",
+    "last_value",
+    "effect",
+    "effect_low",
+    "effect_high",
+    "effect_kind",
+    "periods_needed",
+    "balances",
+    "balancing_flag",
+    "baseline_stable",
+    "variation_icon",
+    "assurance_icon",
+    "subgroups_flagged",
+    "reason",
+]
+
+#: Point rules that flag a single point beyond the limits: they do not make a baseline unstable.
+NOT_SUSTAINED_RULES = {
+    "facet1", "facet2", "part", "n_points", "signal",
+    "sigma", "outside_limits", "astronomical", "beyond_3sigma",
+}  # fmt: skip
+
+#: How :func:`periods_needed` times a change: ``DETECTION_SIMS`` simulated charts of
+#: :func:`qi_helpers.spc.detect.periods_to_detect` from a fixed ``DETECTION_SEED`` (so that a
+#: verdict's "about N more periods" is the same in every run), looking ``DETECTION_HORIZON``
+#: periods ahead (three years of weeks) at most; beyond that a change is "too small to show".
+DETECTION_SIMS = 400
+DETECTION_SEED = 0
+DETECTION_HORIZON = 156
+
+
+def runs_within(part: pd.DataFrame) -> pd.DataFrame:
+    """Recompute the runs analysis (Anhøj) over the rows of ``part`` alone.
+
+    Parameters
+    ----------
+    part : DataFrame
+        Rows of a :func:`qi_helpers.spc.qic.qic` result (for instance those after a frozen
+        baseline).
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``part`` as one part, with ``n_useful, longest_run, longest_run_max,
+        n_crossings, n_crossings_min, runs_signal`` computed around its own ``cl`` column.
+    """
+    out = part.copy()
+    y, cl = out["y"].to_numpy(float), out["cl"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        side = np.sign(y - cl)
+    useful = side[out["include"].to_numpy(bool) & ~np.isnan(side) & (side != 0)]
+    n = useful.size
+    if n:
+        runs = 1 + int((useful[1:] != useful[:-1]).sum())
+        longest = int(max(len(r) for r in np.split(useful, np.flatnonzero(np.diff(useful)) + 1)))
+        lr_max, cr_min = (float(v) for v in runs_limits(n))
+        signal = longest > lr_max or (runs - 1) < cr_min
+        vals = (n, longest, lr_max, runs - 1, cr_min)
+    else:
+        signal, vals = False, (0, np.nan, np.nan, np.nan, np.nan)
+    out["n_useful"] = vals[0]
+    for name, v in zip(
+        ["longest_run", "longest_run_max", "n_crossings", "n_crossings_min"], vals[1:], strict=True
+    ):
+        out[name] = pd.array([v] * len(out), dtype="Float64").round().astype("Int64")
+    out["runs_signal"] = signal
+    out["part"] = 1
+    return out
+
+
+@dataclass(frozen=True)
+class SignalsAfterBaseline:
+    """The special causes in the rows of a frozen chart after its baseline.
+
+    Attributes
+    ----------
+    tail : DataFrame
+        The rows after the baseline, their runs analysis recomputed (:func:`runs_within`).
+    parts : DataFrame
+        The one-row part summary of :func:`qi_helpers.spc.rules.signals` over ``tail`` (the
+        number of points each point rule flags, and each part rule).
+    improving, concerning : int
+        Points that signal improvement, and concern.
+    part_rules : list of str
+        The part-level rules that fired (for ``anhoej``: ``few_crossings``, ``runs_signal``).
+    """
+
+    tail: pd.DataFrame
+    parts: pd.DataFrame
+    improving: int
+    concerning: int
+    part_rules: list[str]
+
+    @property
+    def any(self) -> bool:
+        """Whether any rule fired after the baseline."""
+        return bool(self.improving or self.concerning or self.part_rules)
+
+
+def signals_after_baseline(
+    frozen: pd.DataFrame, n_ref: int, rules: str, improvement: str
+) -> SignalsAfterBaseline:
+    """Apply a rule set to the rows after ``n_ref`` of a frozen chart, alone.
+
+    Parameters
+    ----------
+    frozen : DataFrame
+        A :func:`qi_helpers.spc.qic.qic` result with ``freeze=n_ref``.
+    n_ref : int
+        The baseline rows (the first ``n_ref``).
+    rules : {"anhoej", "ihi", "mdc", "western_electric"}
+        The rule set (:func:`qi_helpers.spc.rules.signals`).
+    improvement : {"up", "down"}
+        Which direction is better.
+
+    Returns
+    -------
+    SignalsAfterBaseline
+    """
+    tail = runs_within(frozen.iloc[n_ref:])
+    sig = signals(tail, rules=rules, improvement=improvement)
+    good = int((sig.points["point_type"] == "special_cause_improvement").sum())
+    bad = int((sig.points["point_type"] == "special_cause_concern").sum())
+    part_rules = [c for c in sig.parts.columns if sig.parts[c].dtype == bool and c != "signal"]
+    part_hit = [c for c in part_rules if bool(sig.parts[c].iloc[0])]
+    return SignalsAfterBaseline(tail, sig.parts, good, bad, part_hit)
+
+
+def judge_after_baseline(
+    frozen: pd.DataFrame, n_ref: int, rules: str, improvement: str
+) -> tuple[str | None, str, bool]:
+    """Signals in the rows after ``n_ref`` of a frozen chart: (label, why, any signal).
+
+    Parameters
+    ----------
+    frozen, n_ref, rules, improvement
+        As :func:`signals_after_baseline`.
+
+    Returns
+    -------
+    label : {"improved", "worsened"} or None
+        The side with more signalling points; on a tie (or a runs-only signal), the side of
+        the later points' mean. None without a signal.
+    why : str
+        The signals in words (``"no special cause"`` without one).
+    signal : bool
+        Whether any rule fired.
+    """
+    found = signals_after_baseline(frozen, n_ref, rules, improvement)
+    tail, good, bad, part_hit = found.tail, found.improving, found.concerning, found.part_rules
+    if not found.any:
+        return None, "no special cause", False
+    side = float(np.nanmean(tail["y"]) - np.nanmean(tail["cl"]))
+    better_side = side > 0 if improvement == "up" else side < 0
+    if good != bad:
+        label = "improved" if good > bad else "worsened"
+    else:
+        label = "improved" if better_side else "worsened"
+    bits = []
+    if good:
+        bits.append(f"{good} point{'s' * (good > 1)} signalling improvement")
+    if bad:
+        bits.append(f"{bad} point{'s' * (bad > 1)} signalling concern")
+    if part_hit:
+        bits.append("a shift in the runs analysis (" + ", ".join(part_hit) + ")")
+    return label, " and ".join(bits), True
+
+
+def phase_level(data: pd.DataFrame, y: str, n: str | None, chart: str, multiply: float) -> float:
+    """The level of some rows on the charted scale (pooled for ratios, mean otherwise).
+
+    Parameters
+    ----------
+    data : DataFrame
+        The rows charted (periods, or cases for xbar and s charts).
+    y, n : str, str or None
+        The value column and, for ratios, the denominator column.
+    chart : str
+        The chart type.
+    multiply : float
+        The chart's multiplier.
+
+    Returns
+    -------
+    float
+        NaN without rows (or with a zero denominator).
+    """
+    if data.empty:
+        return math.nan
+    if n is not None:
+        den = data[n].sum()
+        return float(data[y].sum() / den * multiply) if den > 0 else math.nan
+    return float(data[y].mean() * multiply)
+
+
+def baseline_sigma(frozen: pd.DataFrame, n_ref: int) -> float:
+    """Sigma per point of the baseline, on the charted scale.
+
+    Parameters
+    ----------
+    frozen : DataFrame
+        A :func:`qi_helpers.spc.qic.qic` result with ``freeze=n_ref``.
+    n_ref : int
+        The baseline rows.
+
+    Returns
+    -------
+    float
+        The mean of ``(ucl - cl) / 3`` over the baseline; without limits (run chart), the mean
+        moving range over 1.128; NaN with 2 points or fewer.
+    """
+    base = frozen.iloc[:n_ref]
+    s = ((base["ucl"] - base["cl"]) / 3).to_numpy(float)
+    s = s[np.isfinite(s)]
+    if s.size:
+        return float(s.mean())
+    y = base["y"].to_numpy(float)
+    y = y[np.isfinite(y)]
+    return float(np.abs(np.diff(y)).mean() / 1.128) if y.size > 2 else math.nan
+
+
+def periods_needed(
+    before: pd.DataFrame,
+    chart: str,
+    multiply: float,
+    sigma: float,
+    baseline: float,
+    effect_now: float,
+    target: float,
+    up: bool,
+    rules: str,
+) -> tuple[float, str]:
+    """Periods after the change a chart needs to show it, and what size of change that is.
+
+    The size is the change seen so far when it is an improvement, else the change that would
+    reach the target. The Monte Carlo estimate of :func:`qi_helpers.spc.detect.periods_to_detect`
+    (simulated from the baseline periods ``before`` on the chart of
+    :func:`qi_helpers.measures.detection_chart`, with :data:`DETECTION_SIMS`,
+    :data:`DETECTION_SEED` and :data:`DETECTION_HORIZON`) is used; when it cannot simulate the
+    data, the closed-form :func:`qi_helpers.changes.effects.periods_to_signal`.
+
+    Parameters
+    ----------
+    before : DataFrame
+        The baseline periods of the measure series (``value``, ``denominator``).
+    chart : str
+        The chart type.
+    multiply : float
+        The chart's multiplier.
+    sigma : float
+        Sigma per point of the baseline (:func:`baseline_sigma`), for the closed form.
+    baseline : float
+        The baseline level, on the charted scale.
+    effect_now : float
+        The change seen so far, on the charted scale.
+    target : float
+        The measure's target (NaN: none).
+    up : bool
+        Whether higher is better.
+    rules : str
+        The rule set.
+
+    Returns
+    -------
+    periods : float
+        NaN when there is nothing to detect or it cannot be estimated.
+    what : str
+        The size of change timed, in words (empty with NaN).
+    """
+    gain = effect_now if up else -effect_now
+    if np.isfinite(gain) and gain > 0:
+        size, what = effect_now, "the change seen so far"
+    elif np.isfinite(target) and ((target > baseline) if up else (target < baseline)):
+        size, what = target - baseline, "a change that would reach the target"
+    else:
+        return math.nan, ""
+    sim = detection_chart(chart)
+    try:
+        den = before["denominator"].to_numpy(float) if sim != "i" else None
+        found = periods_to_detect(
+            before["value"].to_numpy(float), den, size / multiply, chart=sim, rules=rules,
+            sims=DETECTION_SIMS, seed=DETECTION_SEED, horizon=DETECTION_HORIZON, relative=False,
+        )  # fmt: skip
+        n = found["periods"].iloc[0]
+        return (math.nan if pd.isna(n) else float(n)), what
+    except (QIError, ValueError):
+        pass
+    if not np.isfinite(sigma) or sigma <= 0:
+        return math.nan, ""
+    return periods_to_signal(size / sigma, rules=rules, max_periods=DETECTION_HORIZON), what

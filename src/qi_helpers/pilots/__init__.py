@@ -1,0 +1,43 @@
+"""Select the pilot microsystems in which to test a change (workbook 02).
+
+A good pilot has room to improve on the chosen measure, a stable baseline, enough volume to see a
+change soon, a team ready to test ideas, and a profile like the teams the change will later spread
+to. This subpackage scores every candidate on these five criteria, ranks the candidates with the
+team's weights, selects the pilots and checks how much the choice depends on the weights.
+
+Modules:
+
+- :mod:`~qi_helpers.pilots.baselines`: the measure's catalogue row, every candidate's baseline
+  window and the baseline control charts;
+- :mod:`~qi_helpers.pilots.readiness`: the team readiness survey, by microsystem;
+- :mod:`~qi_helpers.pilots.profiles`: the profiles to compare and how representative each
+  candidate is of its peers;
+- :mod:`~qi_helpers.pilots.scoring`: the five criteria, one function each, and the criteria table;
+- :mod:`~qi_helpers.pilots.ranking`: the weighted ranking, the selection and its sensitivity to
+  the weights;
+- :mod:`~qi_helpers.pilots.figures`: the criteria heatmap and the baseline charts.
+"""
+
+from qi_helpers.pilots.baselines import baseline_charts, baseline_window, catalogue_row
+from qi_helpers.pilots.figures import plot_criteria_heatmap, plot_pilot_baselines
+from qi_helpers.pilots.profiles import candidate_profiles, representativeness
+from qi_helpers.pilots.ranking import rank, sensitivity, shortlist
+from qi_helpers.pilots.readiness import readiness_by_microsystem
+from qi_helpers.pilots.scoring import CRITERIA, CRITERIA_LABELS, criteria
+
+__all__ = [
+    "CRITERIA",
+    "CRITERIA_LABELS",
+    "baseline_charts",
+    "baseline_window",
+    "candidate_profiles",
+    "catalogue_row",
+    "criteria",
+    "plot_criteria_heatmap",
+    "plot_pilot_baselines",
+    "rank",
+    "readiness_by_microsystem",
+    "representativeness",
+    "sensitivity",
+    "shortlist",
+]

@@ -1,0 +1,116 @@
+"""What every page of one build shares: settings, the identifier screen, provenance, the period.
+
+:func:`site_context` reads the ``publish`` settings, builds the identifier screen from the
+configured input tables, and computes once what every page's header and footer show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from qi_helpers.data.sources import read_table
+from qi_helpers.errors import ConfigError, QIError
+from qi_helpers.privacy.screen import IdentifierScreen, read_screened_tables
+from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD
+from qi_helpers.project import Project
+from qi_helpers.publish.provenance import git_commit, input_hashes
+
+
+@dataclass
+class SiteContext:
+    """What every page of one build shares."""
+
+    organisation: str
+    screen: IdentifierScreen | None
+    on_identifier: str
+    show_staff: bool
+    threshold: int
+    hashes: dict[str, str]
+    commit: str
+    generated: str
+    period_start: Any
+    period_end: Any
+    measures: pd.DataFrame
+    adoption: pd.DataFrame
+    notes: list[str]
+
+
+def _read_input(project: Project, name: str, notes: list[str]) -> pd.DataFrame | None:
+    """An input table, or None when it is not configured or cannot be read (with a note)."""
+    spec = project.table_spec(name)
+    if spec is None:
+        return None
+    try:
+        frame, _ = read_table(spec, root=project.root, name=name)
+    except QIError as exc:
+        notes.append(f"input table `{name}` could not be read for screening: {exc}")
+        return None
+    return frame
+
+
+def _on_identifier(settings: dict[str, Any]) -> str:
+    """``publish.on_identifier``: ``redact`` (the default) or ``refuse``."""
+    on_identifier = str(settings.get("on_identifier", "redact"))
+    if on_identifier not in ("redact", "refuse"):
+        raise ConfigError(
+            f"publish.on_identifier must be `redact` or `refuse`, found {on_identifier!r}."
+        )
+    return on_identifier
+
+
+def _data_period(tables: dict[str, pd.DataFrame | None]) -> tuple[Any, Any]:
+    """The first and last timestamps of the activities and measure events (None: none)."""
+    starts, ends = [], []
+    for name in ("activities", "measure_events"):
+        frame = tables.get(name)
+        if frame is not None and "timestamp" in frame.columns:
+            ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
+            if ts.notna().any():
+                starts.append(ts.min())
+                ends.append(ts.max())
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def site_context(project: Project) -> SiteContext:
+    """Read the settings and input tables once for a whole build.
+
+    Raises
+    ------
+    ConfigError
+        When ``publish.on_identifier`` is neither ``redact`` nor ``refuse``.
+    """
+    settings = project.section("publish")
+    show_staff = bool(settings.get("show_staff", False))
+    threshold = int(settings.get("small_cell_threshold", SMALL_CELL_THRESHOLD))
+    on_identifier = _on_identifier(settings)
+    notes: list[str] = []
+    tables = read_screened_tables(project, notes)
+    tables["measures"] = _read_input(project, "measures", notes)
+    tables["adoption"] = _read_input(project, "adoption", notes)
+    screen = IdentifierScreen.from_tables(tables, show_staff=show_staff)
+    if tables.get("patients") is None and tables.get("activities") is None:
+        notes.append("no patients or activities table: pages were screened by id shape only")
+    period_start, period_end = _data_period(tables)
+    generated = ""
+    if settings.get("timestamp"):
+        generated = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    measures = tables.get("measures")
+    adoption = tables.get("adoption")
+    return SiteContext(
+        organisation=str(project.section("project").get("organisation", "")),
+        screen=screen,
+        on_identifier=on_identifier,
+        show_staff=show_staff,
+        threshold=threshold,
+        hashes=input_hashes(project),
+        commit=git_commit(project.root),
+        generated=generated,
+        period_start=period_start,
+        period_end=period_end,
+        measures=measures if measures is not None else pd.DataFrame(),
+        adoption=adoption if adoption is not None else pd.DataFrame(),
+        notes=notes,
+    )

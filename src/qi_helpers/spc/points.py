@@ -1,0 +1,212 @@
+"""The points of a chart: observations aggregated per subgroup, numbered, and grouped by part.
+
+:func:`aggregate` turns the observations into one point per facet and x (sum, count, mean and sd
+of y, and the plotted value), :func:`number_points` numbers them within each facet and marks
+parts, baseline and excluded points, and :class:`Points` holds the arrays every chart's limits
+are computed from, with the group-wise arithmetic over all facets and parts at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["AGG_FUNS", "Points", "aggregate", "number_points"]
+
+#: ``agg_fun`` names (R's and pandas') -> pandas groupby aggregation.
+AGG_FUNS: dict[str, str] = {
+    "mean": "mean",
+    "median": "median",
+    "sum": "sum",
+    "sd": "std",
+    "std": "std",
+}
+
+
+@dataclass
+class Points:
+    """The aggregated points of every facet and part, sorted by group then x.
+
+    ``gid`` numbers the (facet, part) groups 0..ngroups-1 and never decreases along the arrays,
+    so every group is one contiguous block starting at ``starts[g]``.
+    """
+
+    gid: np.ndarray
+    ngroups: int
+    y: np.ndarray
+    n: np.ndarray
+    y_sum: np.ndarray
+    y_length: np.ndarray
+    y_mean: np.ndarray
+    y_sd: np.ndarray
+    base: np.ndarray
+    cl: float | None
+    categorical: bool
+    screened: bool
+
+    @classmethod
+    def from_frame(
+        cls, pts: pd.DataFrame, gid: np.ndarray, base: np.ndarray, cl: float | None, screened: bool
+    ) -> Points:
+        """The points of :func:`aggregate`'s frame, grouped by ``gid`` (:func:`number_points`).
+
+        ``base`` marks the points the centre line and limits come from, ``cl`` is a fixed centre
+        line (or None) and ``screened`` asks for Nelson-screened moving ranges. x is categorical
+        (no time order) unless it holds numbers or dates.
+        """
+        categorical = not (
+            pd.api.types.is_numeric_dtype(pts["x"])
+            or pd.api.types.is_datetime64_any_dtype(pts["x"])
+        )
+        return cls(
+            gid=gid,
+            ngroups=int(gid[-1] + 1) if len(gid) else 0,
+            y=pts["y"].to_numpy(dtype=float),
+            n=pts["n"].to_numpy(dtype=float),
+            y_sum=pts["y_sum"].to_numpy(dtype=float),
+            y_length=pts["y_length"].to_numpy(dtype=float),
+            y_mean=pts["y_mean"].to_numpy(dtype=float),
+            y_sd=pts["y_sd"].to_numpy(dtype=float),
+            base=base,
+            cl=cl,
+            categorical=categorical,
+            screened=screened,
+        )
+
+    def gsum(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sum of ``v`` over ``mask`` per group, NaN values skipped."""
+        ok = mask & ~np.isnan(v)
+        return np.bincount(self.gid[ok], weights=v[ok], minlength=self.ngroups)
+
+    def gcount(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.gid[mask], minlength=self.ngroups).astype(float)
+
+    def gmean(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean of the non-missing ``v`` over ``mask`` per group (NaN for an empty group)."""
+        ok = mask & ~np.isnan(v)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.gsum(v, ok) / self.gcount(ok)
+
+    def gmedian(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        vals = pd.Series(np.where(mask, v, np.nan))
+        med = vals.groupby(self.gid, sort=True).median()
+        return med.reindex(np.arange(self.ngroups)).to_numpy(dtype=float)
+
+    def gsd(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sample standard deviation (n - 1 denominator) per group."""
+        ok = mask & ~np.isnan(v)
+        k = self.gcount(ok)
+        m = self.gmean(v, ok)
+        dev = np.where(ok, v - m[self.gid], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(
+                np.bincount(self.gid, weights=dev * dev, minlength=self.ngroups) / (k - 1)
+            )
+
+    def moving_ranges(
+        self, v: np.ndarray, mask: np.ndarray, scale: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Moving ranges ``|v[i] - v[i-1]|`` between consecutive masked points of one group.
+
+        Returns the ranges and their group numbers; a missing ``v`` gives a missing range, which
+        is dropped (it is not bridged). ``scale`` divides each range (used by the I' chart).
+        """
+        idx = np.flatnonzero(mask)
+        g = self.gid[idx]
+        mr = np.abs(np.diff(v[idx]))
+        if scale is not None:
+            mr = mr / scale(idx[1:], idx[:-1])
+        same = g[1:] == g[:-1]
+        keep = same & ~np.isnan(mr)
+        return mr[keep], g[1:][keep]
+
+    def expand(self, per_group: np.ndarray) -> np.ndarray:
+        return per_group[self.gid]
+
+    def centre(self, per_group: np.ndarray) -> np.ndarray:
+        """Per-point centre line: the user's ``cl`` when given, else the group value."""
+        if self.cl is not None:
+            return np.full(self.gid.shape, float(self.cl))
+        return self.expand(per_group)
+
+
+def number_points(
+    pts: pd.DataFrame, parts: np.ndarray | pd.Series | None, freeze: int | None, excl: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group ids (facet x part), part numbers, baseline and include flags of sorted points.
+
+    Points are numbered 1..k within each facet (``xx``); ``parts`` is either the sorted 1-based
+    numbers where parts end or the per-point phase labels (each change of label starts a part).
+    """
+    fkey = pts["facet1"].astype(str) + "\x00" + pts["facet2"].astype(str)
+    fid = (fkey != fkey.shift()).cumsum().to_numpy() - 1
+    fstart = np.r_[0, np.flatnonzero(np.diff(fid)) + 1]
+    xx = np.arange(len(pts)) - fstart[fid] + 1
+    if parts is None:
+        partno = np.ones(len(pts), dtype=np.int64)
+    elif isinstance(parts, pd.Series):
+        lab = parts.astype(str).to_numpy()
+        change = np.r_[False, (lab[1:] != lab[:-1]) & (fid[1:] == fid[:-1])]
+        cum = np.cumsum(change)
+        partno = cum - cum[fstart][fid] + 1
+    else:
+        partno = 1 + np.searchsorted(parts, xx, side="left")
+    baseline = xx <= freeze if freeze is not None else np.ones(len(pts), dtype=bool)
+    include = ~np.isin(xx, excl)
+    gid = np.cumsum(np.r_[True, (fid[1:] != fid[:-1]) | (partno[1:] != partno[:-1])]) - 1
+    return gid, partno, baseline, include
+
+
+def aggregate(
+    frame: pd.DataFrame,
+    keys: list[str],
+    agg_fun: str,
+    fixed: str | None,
+    got_n: bool,
+    with_notes: bool,
+    with_part: bool,
+) -> pd.DataFrame:
+    """One row per (facet1, facet2, x), sorted; a fast path when keys are already unique.
+
+    ``fixed`` is the chart's own aggregation of y when there is no n (``"mean"``, ``"sd"``,
+    ``"sum"`` or ``"ip"``), else ``agg_fun`` (a key of :data:`AGG_FUNS`) applies.
+    """
+    dup = frame.duplicated(keys).any()
+    if not dup:
+        out = frame.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+        y = out["y"].to_numpy(dtype=float)
+        has = ~np.isnan(y)
+        out["y_sum"] = y
+        out["y_length"] = has.astype(np.int64)
+        out["y_mean"] = y
+        out["y_sd"] = np.nan
+        if got_n:
+            out["n"] = np.where(has, out["n"].to_numpy(dtype=float), 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["y"] = out["y_sum"] / out["n"]
+        elif fixed == "sd" or (fixed is None and AGG_FUNS[agg_fun] == "std"):
+            out["y"] = np.nan  # the sd of a single value
+        if with_notes:
+            out["notes"] = out["notes"].where(out["notes"].notna(), None)
+        return out
+    g = frame.groupby(keys, sort=True, dropna=False)
+    out = g["y"].agg(["sum", "count", "mean", "std"])
+    out.columns = ["y_sum", "y_length", "y_mean", "y_sd"]
+    if got_n:
+        out["n"] = g["n"].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["y"] = out["y_sum"] / out["n"]
+    else:
+        out["n"] = np.nan
+        how = {"mean": "y_mean", "sd": "y_sd", "sum": "y_sum", "ip": "y_mean"}.get(fixed or "")
+        out["y"] = out[how] if how else g["y"].agg(AGG_FUNS[agg_fun])
+    if with_notes:
+        notes = frame["notes"].where(frame["notes"].notna() & (frame["notes"] != ""))
+        out["notes"] = notes.groupby([frame[k] for k in keys], sort=True, dropna=False).agg(
+            lambda s: " | ".join(map(str, s.dropna())) or None
+        )
+    if with_part:
+        out["partlab"] = g["partlab"].first()
+    return out.reset_index()

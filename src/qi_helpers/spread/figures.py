@@ -1,0 +1,182 @@
+"""Figures of workbook 04: the spread waves, the adoption curve and whether adopters' gains hold.
+
+Every function takes computed tables and returns a matplotlib ``Figure``; nothing here computes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.dates as mdates
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.drawing import CATEGORY_COLOURS, OKABE_ITO, subplots
+from qi_helpers.spc.plots import plot_qic
+from qi_helpers.spread.tracking import SustainTracking
+
+
+def plot_waves(plan: pd.DataFrame) -> Figure:
+    """The spread plan as a Gantt chart: one bar per adopting microsystem, coloured by wave.
+
+    Parameters
+    ----------
+    plan : DataFrame
+        From :func:`qi_helpers.spread.waves.plan` (``change, microsystem_id, wave, wave_start,
+        wave_end``; ``adopter_category`` labels the legend when present).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Changes are grouped top to bottom, each adopter's bar spans its wave; an empty plan gives
+        a figure that says there is nothing to spread.
+    """
+    fig, ax = subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
+    if plan.empty:
+        ax.text(
+            0.5,
+            0.5,
+            "No change has improved results yet: nothing to spread.",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.axis("off")
+        return fig
+    labels = (plan["change"].astype(str) + ": " + plan["microsystem_id"].astype(str)).tolist()
+    starts = pd.to_datetime(plan["wave_start"])
+    ends = pd.to_datetime(plan["wave_end"])
+    waves = plan["wave"].astype(int).to_numpy()
+    for y, (begin, end, wave) in enumerate(zip(starts, ends, waves, strict=True)):
+        ax.barh(
+            y,
+            end - begin,
+            left=begin,
+            height=0.6,
+            color=CATEGORY_COLOURS[(wave - 1) % len(CATEGORY_COLOURS)],
+            edgecolor="white",
+        )
+    changes = plan["change"].astype(str).to_numpy()
+    for y in range(1, len(changes)):
+        if changes[y] != changes[y - 1]:
+            ax.axhline(y - 0.5, color="#BBBBBB", lw=0.6)
+    category = (
+        plan.drop_duplicates("wave").set_index("wave")["adopter_category"]
+        if "adopter_category" in plan
+        else pd.Series(dtype=object)
+    )
+    handles = [
+        Patch(
+            color=CATEGORY_COLOURS[(w - 1) % len(CATEGORY_COLOURS)],
+            label=f"wave {w}" + (f" ({category[w]})" if w in category.index else ""),
+        )
+        for w in sorted(set(waves))
+    ]
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="lower right")
+    ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
+    ax.set_title("Spread plan: adopters in waves")
+    return fig
+
+
+def plot_adoption_curve(curve: pd.DataFrame) -> Figure:
+    """The adoption curve of each change: share of targeted microsystems adopted, by date.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        From :func:`qi_helpers.spread.tracking.adoption_curve` (``change, date, kind, share,
+        wave``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per change: the actual adoptions as a solid step line, the plan's waves as a
+        dashed step line with the wave numbers at the ends of the waves; y from 0 to 100%.
+    """
+    changes = sorted(curve["change"].unique()) if not curve.empty else []
+    ncols = 2 if len(changes) > 1 else 1
+    nrows = max(1, -(-len(changes) // ncols))
+    fig, axes = subplots(nrows, ncols, figsize=(5.2 * ncols, 2.8 * nrows), squeeze=False)
+    axes = axes.ravel()
+    if not changes:
+        axes[0].text(0.5, 0.5, "No adoption and no plan yet.", ha="center", va="center")
+        axes[0].axis("off")
+        return fig
+    for ax, change in zip(axes, changes, strict=False):
+        own = curve[curve["change"] == change].sort_values("date", kind="stable")
+        actual = own[own["kind"] == "actual"]
+        planned = own[own["kind"] == "planned"]
+        if not actual.empty:
+            ax.step(actual["date"], 100 * actual["share"], where="post", color=OKABE_ITO["blue"],
+                    lw=2, label="adopted")  # fmt: skip
+        if not planned.empty:
+            start = actual.iloc[[-1]] if not actual.empty else planned.iloc[[0]]
+            line = pd.concat([start, planned])
+            ax.step(line["date"], 100 * line["share"], where="post", color=OKABE_ITO["orange"],
+                    lw=1.5, ls="--", label="planned waves")  # fmt: skip
+            for row in planned.itertuples():
+                ax.annotate(f"wave {row.wave}", (row.date, 100 * row.share), xytext=(2, -10),
+                            textcoords="offset points", fontsize=7)  # fmt: skip
+        targeted = int(own["targeted"].max())
+        ax.set_title(f"{change} ({targeted} targeted)", fontsize=9, loc="left")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% adopted")
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.grid(axis="y", color="#E5E5E5", lw=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in axes[len(changes) :]:
+        fig.delaxes(ax)
+    fig.suptitle("Adoption curves: actual and planned", x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+def plot_sustain(tracking: SustainTracking, *, ncols: int = 3) -> Figure:
+    """Small multiples of every adopter's measure, with a phase at its adoption date.
+
+    Parameters
+    ----------
+    tracking : SustainTracking
+        From :func:`qi_helpers.spread.tracking.sustain`.
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per adopter and measure (drawn by :func:`qi_helpers.spc.plots.plot_qic`, special
+        causes coloured by the measure's direction of improvement), titled with the microsystem,
+        the change and the sustain verdict; a vertical line marks the adoption date.
+    """
+    verdicts = tracking.verdicts
+    n = len(verdicts)
+    if n == 0:
+        fig, ax = subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "No adopter to track yet.", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows + 0.5),
+                         layout="constrained", squeeze=False)  # fmt: skip
+    axes = axes.ravel()
+    for ax, row in zip(axes, verdicts.itertuples(), strict=False):
+        chart = tracking.charts[(row.microsystem_id, row.change, row.measure_id)]
+        marks = pd.DataFrame({"date": [row.adopted], "label": ["adopted"]})
+        plot_qic(chart, ax=ax, improvement=row.improvement, annotations=marks,
+                 title="")  # fmt: skip
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_title(f"{row.microsystem_id}: {row.change}\n{row.name} - {row.verdict}",
+                     fontsize=8, loc="left")  # fmt: skip
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    fig.suptitle("Adopters: does the gain hold?", x=0.01, ha="left", fontsize=11)
+    return fig

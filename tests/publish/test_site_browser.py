@@ -1,0 +1,206 @@
+"""The published demo site in headless Chromium: offline, error-free, privacy-safe.
+
+Runs `qi run` on the small demo once (minutes), then opens every page with all network access
+outside ``file://`` blocked. Without Chromium the browser tests skip, with the reason; with
+``CI=true`` a missing browser fails them instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from support import CHROMIUM, CHROMIUM_ARGS, need_chromium
+
+from qi_helpers.cli import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "outputs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo_project, tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser") / "project"
+    shutil.copytree(demo_project, root)
+    code = main(["run", "--project", str(root), "--jobs", "2", "--quiet"])
+    assert code == 0, "qi run failed on the demo"
+    return root, root / "outputs" / "site"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, *, javascript: bool = True):
+    """Open a page offline; return (page, context, external requests, failures, console errors)."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+    )
+    external, failed, errors = [], [], []
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.goto(url, wait_until="load")
+    return page, context, external, failed, errors
+
+
+def test_every_page_loads_offline_without_errors(demo_site, browser):
+    _, site = demo_site
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 8
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for path in pages:
+        page, context, external, failed, errors = _open(browser, path.as_uri())
+        assert page.title()
+        assert not external, f"{path.name} requested {external[:3]}"
+        assert not failed, f"{path.name}: failed requests {failed[:3]}"
+        assert not errors, f"{path.name}: console errors {errors[:3]}"
+        # Every image drew (inline data, nothing broken).
+        broken = page.evaluate(
+            "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
+        assert broken == 0, path.name
+        if path.name == "index.html":
+            page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
+        elif path.parent.name == "03_analyse_tests" and path.name == "NOR-PC1.html":
+            page.screenshot(path=str(SCREENSHOTS / "report_03.png"), full_page=True)
+        context.close()
+    assert (SCREENSHOTS / "index.png").is_file() and (SCREENSHOTS / "report_03.png").is_file()
+
+
+def test_index_filters_and_sorts(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    page, context, _, _, errors = _open(browser, (site / "index.html").as_uri())
+    rows = page.locator("#qi-ms-table tbody tr")
+    assert rows.count() == len(registry)
+    assert page.locator("#qi-filters").is_visible()
+    page.select_option("#qi-kind", "laboratory")
+    n_labs = int((registry["kind"] == "laboratory").sum())
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == n_labs
+    assert f"Showing {n_labs} of {len(registry)}" in page.inner_text("#qi-count")
+    page.select_option("#qi-kind", "")
+    page.fill("#qi-search", "NOR-PC1")
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == 1
+    page.fill("#qi-search", "")
+    page.click("#qi-ms-table thead th:nth-child(3) button")  # Site
+    sites = page.eval_on_selector_all(
+        "#qi-ms-table tbody tr td:nth-child(3)", "cells => cells.map(c => c.textContent.trim())"
+    )
+    assert sites == sorted(sites, key=str.lower)
+    assert page.get_attribute("#qi-ms-table thead th:nth-child(3)", "aria-sort") == "ascending"
+    assert not errors
+    context.close()
+
+
+def test_index_without_script_is_a_plain_table(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    page, context, _, _, _ = _open(browser, (site / "index.html").as_uri(), javascript=False)
+    assert page.locator("#qi-ms-table tbody tr:visible").count() == len(registry)
+    assert not page.locator("#qi-filters").is_visible()
+    context.close()
+
+
+def test_badges_have_text_for_screen_readers(demo_site, browser):
+    _, site = demo_site
+    page, context, _, _, _ = _open(browser, (site / "index.html").as_uri())
+    badges = page.locator("#qi-ms-table .mdc")
+    assert badges.count() > 0
+    for i in range(min(badges.count(), 40)):
+        assert badges.nth(i).locator(".visually-hidden").inner_text().strip()
+    context.close()
+
+
+def test_no_patient_or_encounter_identifier_is_published(demo_site, demo_tables):
+    _, site = demo_site
+    ids = set(demo_tables["patients"]["patient_id"].astype(str))
+    ids |= set(demo_tables["activities"]["patient_id"].astype(str))
+    ids |= set(demo_tables["activities"]["encounter_id"].dropna().astype(str))
+    staff = set(demo_tables["staff"]["staff_id"].astype(str))
+    token = re.compile(r"[A-Za-z0-9]+")
+    files = [p for p in site.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"data:[a-z/+.-]+;base64,[A-Za-z0-9+/=]+", "", text)  # inline images
+        found = set(token.findall(text))
+        assert not found & ids, f"{path.name}: {sorted(found & ids)[:5]}"
+        assert not found & staff, f"{path.name}: {sorted(found & staff)[:5]}"
+
+
+def test_index_and_microsystem_reports_are_light(demo_site):
+    _, site = demo_site
+    assert (site / "index.html").stat().st_size < 300_000
+    reports = list((site / "03_analyse_tests").glob("*.html"))
+    assert reports
+    for page in reports:
+        assert page.stat().st_size < 1_000_000, page.name
+
+
+def test_organisation_reports_are_under_1_mb(demo_site):
+    _, site = demo_site
+    for folder in ("01_identify_microsystems", "02_select_pilots", "04_plan_spread"):
+        for page in (site / folder).glob("*.html"):
+            assert page.stat().st_size < 1_000_000, page.name
+
+
+def test_no_page_shows_a_small_shared_patient_count(demo_site):
+    # The demo has neighbouring microsystems that share 1 to 10 patients (the registry under
+    # outputs/data/ keeps those counts); workbook 01's registry and workbook 03's registry row
+    # show them as "<11".
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    kept = " ".join(registry["linked_microsystems"])
+    assert any(0 < int(n) < 11 for n in re.findall(r"\((\d+) patients\)", kept))
+    hidden = 0
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text("utf-8")
+        shown = [int(n) for n in re.findall(r"\((\d+) patients\)", text)]
+        assert all(n >= 11 for n in shown), page.name
+        hidden += text.count("(&lt;11 patients)")
+    text = (site / "01_identify_microsystems" / "01_identify_microsystems.html").read_text("utf-8")
+    assert "(&lt;11 patients)" in text and hidden > text.count("(&lt;11 patients)")
+
+
+def test_profile_cards_are_light_html_with_a_drawn_run_chart(demo_site, browser):
+    root, site = demo_site
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    report = site / "01_identify_microsystems" / "01_identify_microsystems.html"
+    page, context, _, _, errors = _open(browser, report.as_uri())
+    cards = page.locator(".qi-card")
+    assert cards.count() == min(len(registry), 60)
+    assert page.locator(".qi-card img.qi-card-run").count() == cards.count()
+    drawn = page.evaluate(
+        "Array.from(document.querySelectorAll('.qi-card img.qi-card-run'))"
+        ".every(i => i.complete && i.naturalWidth > 0 && i.alt.startsWith('Run chart'))"
+    )
+    assert drawn
+    first = sorted(registry["microsystem_id"])[0]
+    assert cards.first.locator("h4").inner_text().startswith(f"{first}:")
+    assert cards.first.locator("figcaption").count() == 6
+    assert not errors
+    context.close()
