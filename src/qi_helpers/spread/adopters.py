@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qi_helpers.spread.impact import Projection, projected_impact, projection
+from qi_helpers.spread.impact import IMPACT_COLUMNS, Projection, projected_impact, projection
 from qi_helpers.spread.profiles import MIX_NAMES, similarity
 from qi_helpers.spread.ready import successful_changes
 
@@ -34,14 +34,7 @@ CANDIDATE_COLUMNS = [
     "similarity_patient",
     "readiness",
     "respondents",
-    "measure_id",
-    "level",
-    "target",
-    "projected_level",
-    "projected_change",
-    "weekly_volume",
-    "projected_impact",
-    "impact_unit",
+    *IMPACT_COLUMNS,
     "score",
     "reason",
 ]
