@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "workflow": 0,
     "measures": 0,
     "project": 0,
+    "slices": 0,
     "drawing": 0,
     "notebook_display": 0,
     "envfile": 0,

@@ -27,6 +27,7 @@ __all__ = [
     "FileHashes",
     "atomic_write",
     "package_version",
+    "parquet_bytes",
     "sha256_bytes",
     "sha256_file",
     "write_bytes",
@@ -80,15 +81,11 @@ def write_json(path: str | Path, payload: Any, *, sort_keys: bool = False) -> Pa
     return write_text(path, json.dumps(payload, indent=1, sort_keys=sort_keys) + "\n")
 
 
-def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write a table to Parquet atomically and byte-reproducibly.
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as Parquet bytes, byte-reproducibly (zstd; no pandas index, no creation time).
 
-    No pandas index and no creation metadata are stored, so the same frame gives the same bytes.
-
-    Returns
-    -------
-    Path
-        ``path``.
+    The same frame always gives the same bytes, so a file's digest changes only when its content
+    does: what content-based reruns rely on (:mod:`qi_helpers.changes.slices`).
     """
     # pyarrow is imported here, not at the top: worker processes import this module for its
     # hashes and writers and should not pay for pandas and pyarrow before they run a notebook.
@@ -96,7 +93,20 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Write a table to Parquet atomically and byte-reproducibly (:func:`parquet_bytes`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return write_bytes(path, parquet_bytes(frame))
 
 
 def sha256_bytes(data: bytes) -> str:

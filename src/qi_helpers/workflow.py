@@ -45,6 +45,12 @@ class Workbook:
         Input tables (``data.tables.<name>`` in project.yaml) it reads.
     upstream : tuple of str
         Glob patterns of files under ``outputs/data/`` it reads (written by ``depends_on``).
+        In a per-microsystem workbook, ``{microsystem}`` stands for the microsystem's folder
+        name (:func:`qi_helpers.privacy.names.safe_filename` of its id).
+    sliced : bool
+        Whether it reads its input tables through the prepared per-microsystem slices
+        (:mod:`qi_helpers.changes.slices`) rather than directly: its reruns then follow its
+        slice, not the whole tables.
     depends_on : tuple of str
         Codes of the workbooks whose outputs it reads.
     writes : tuple of str
@@ -60,6 +66,7 @@ class Workbook:
     upstream: tuple[str, ...]
     depends_on: tuple[str, ...]
     writes: tuple[str, ...]
+    sliced: bool = False
 
     @property
     def notebook(self) -> str:
@@ -110,9 +117,11 @@ WORKBOOKS: dict[str, Workbook] = {
             purpose="",
             per_microsystem=True,
             inputs=("measures", "measure_events", "observations", "pdsa", "patients"),
-            upstream=("registry.parquet", "membership_*.parquet"),
+            # Its inputs, read once and cut per microsystem after workbook 01 (the slices).
+            upstream=("slices/measures.parquet", "slices/ms={microsystem}/*.parquet"),
             depends_on=("01",),
             writes=(),
+            sliced=True,
         ),
         Workbook(
             code="04",

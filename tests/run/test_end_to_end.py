@@ -111,3 +111,27 @@ def test_a_microsystems_own_parameters_rerun_only_its_report(ran, tmp_path):
     ran_now = {t["name"] for t in manifest["tasks"] if not t.get("skipped")}
     assert "improved" not in set(pd.read_parquet(results)["verdict"])
     assert ran_now == {"NOR-PC1", "04_plan_spread"}, ran_now
+
+
+def test_one_microsystems_edited_rows_rerun_only_that_microsystem(ran, tmp_path):
+    """Issue 17: an edit of one microsystem's rows in an organisation-wide table (its PDSA log)
+    reruns that microsystem's workbook 03 only (then the site), and the pages of the
+    other microsystems are kept byte for byte."""
+    root = tmp_path / "project"
+    shutil.copytree(ran[0], root)
+    site = root / "outputs" / "site" / "03_analyse_tests"
+    before = {p.name: p.read_bytes() for p in site.glob("*.html")}
+    path = root / "data" / "demo" / "pdsa.csv"
+    pdsa = pd.read_csv(path, dtype=str, keep_default_na=False)
+    mine = pdsa["microsystem_id"] == "RIV-PC2"
+    assert mine.any()
+    pdsa.loc[mine, "result"] = pdsa.loc[mine, "result"] + " (edited after the team meeting)"
+    pdsa.to_csv(path, index=False)
+    assert main(["run", "--project", str(root), "--jobs", "2", "--quiet"]) == 0
+    manifest = json.loads((root / "outputs" / "run.json").read_text())
+    ran_now = {t["name"] for t in manifest["tasks"] if not t.get("skipped")}
+    # 04 reruns only if RIV-PC2's verdicts changed (a PDSA note does not change them)
+    assert ran_now - {"04_plan_spread"} == {"RIV-PC2"}, ran_now
+    after = {p.name: p.read_bytes() for p in site.glob("*.html")}
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    assert changed == ["RIV-PC2.html"], changed

@@ -54,6 +54,13 @@ from qi_helpers.changes.microsystem import (
     write_results,
 )
 from qi_helpers.changes.pdsa import adopted_changes, changes_tested
+from qi_helpers.changes.prepare import (
+    MicrosystemSlice,
+    PreparedSlices,
+    load_slice,
+    load_slices,
+    prepare_slices,
+)
 from qi_helpers.changes.series import (
     assign_microsystems,
     measure_series,
@@ -74,6 +81,8 @@ __all__ = [
     "VERDICTS",
     "ChangeAnalysis",
     "MicrosystemAnalysis",
+    "MicrosystemSlice",
+    "PreparedSlices",
     "adopted_changes",
     "analyse",
     "analyse_microsystem",
@@ -81,6 +90,8 @@ __all__ = [
     "changes_tested",
     "compatible_charts",
     "estimate_effect",
+    "load_slice",
+    "load_slices",
     "measure_series",
     "order_measures",
     "patient_subgroups",
@@ -89,6 +100,7 @@ __all__ = [
     "plot_measures",
     "plot_pdsa_timeline",
     "plot_subgroups",
+    "prepare_slices",
     "series_for_microsystem",
     "subgroup_effects",
     "subgroup_mask",

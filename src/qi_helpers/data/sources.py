@@ -99,7 +99,13 @@ def _header(path: Path, read: pacsv.ReadOptions, sep: str) -> list[str]:
     return names
 
 
-def _read_arrow(path: Path, sep: str, encoding: str, use_threads: bool = True) -> pa.Table:
+def _read_arrow(
+    path: Path,
+    sep: str,
+    encoding: str,
+    use_threads: bool = True,
+    columns: frozenset[str] | None = None,
+) -> pa.Table:
     read = pacsv.ReadOptions(encoding=encoding, use_threads=use_threads)
     names = _header(path, read, sep)
     bad_rows: list[tuple[int | None, str, int, int]] = []
@@ -113,11 +119,12 @@ def _read_arrow(path: Path, sep: str, encoding: str, use_threads: bool = True) -
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,
         null_values=[""],
+        include_columns=None if columns is None else [n for n in names if n.strip() in columns],
     )
     table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     if bad_rows:
         if use_threads and any(number is None for number, *_ in bad_rows):
-            return _read_arrow(path, sep, encoding, use_threads=False)
+            return _read_arrow(path, sep, encoding, use_threads=False, columns=columns)
         rows = [number - 1 for number, *_ in bad_rows]  # physical line -> data row
         _, text, expected, actual = bad_rows[0]
         raise SourceError(
@@ -132,7 +139,9 @@ def _read_arrow(path: Path, sep: str, encoding: str, use_threads: bool = True) -
     return table
 
 
-def read_text(path: str | os.PathLike[str], sep: str = ",") -> tuple[pd.DataFrame, str]:
+def read_text(
+    path: str | os.PathLike[str], sep: str = ",", columns: frozenset[str] | None = None
+) -> tuple[pd.DataFrame, str]:
     """Read a delimited text file with every column as text.
 
     Parameters
@@ -141,6 +150,8 @@ def read_text(path: str | os.PathLike[str], sep: str = ",") -> tuple[pd.DataFram
         The file.
     sep : str
         The separator (``","`` for CSV, ``"\\t"`` for TSV).
+    columns : frozenset of str, optional
+        Read only these columns (names as in the header; others in the set are ignored).
 
     Returns
     -------
@@ -158,23 +169,23 @@ def read_text(path: str | os.PathLike[str], sep: str = ",") -> tuple[pd.DataFram
     path = Path(path)
     encoding = _sniff(path)
     try:
-        table = _read_arrow(path, sep, "utf8")
+        table = _read_arrow(path, sep, "utf8", columns=columns)
     except pa.ArrowInvalid as exc:
         if "UTF8" not in str(exc) and "utf8" not in str(exc).lower():
             raise SourceError(
                 f"{path}: cannot be parsed as delimited text ({exc}).", kind="malformed"
             ) from exc
         encoding = "cp1252"
-        table = _read_windows_1252(path, sep)
+        table = _read_windows_1252(path, sep, columns)
     frame = table.to_pandas()
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, _ENCODING_NAMES[encoding]
 
 
-def _read_windows_1252(path: Path, sep: str) -> pa.Table:
+def _read_windows_1252(path: Path, sep: str, columns: frozenset[str] | None) -> pa.Table:
     """The fallback for a file that is not valid UTF-8."""
     try:
-        return _read_arrow(path, sep, "cp1252")
+        return _read_arrow(path, sep, "cp1252", columns=columns)
     except UnicodeDecodeError as err:
         raise SourceError(
             f"{path}: unreadable encoding: neither UTF-8 nor Windows-1252 (byte "
@@ -191,9 +202,9 @@ def _read_windows_1252(path: Path, sep: str) -> pa.Table:
 # ------------------------------------------------------------------------------------ sources
 
 
-def _read_delimited(path: Path) -> Loaded:
+def _read_delimited(path: Path, columns: frozenset[str] | None = None) -> Loaded:
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    frame, encoding = read_text(path, sep=sep)
+    frame, encoding = read_text(path, sep=sep, columns=columns)
     notes = []
     if encoding == "Windows-1252":
         notes.append(
@@ -203,9 +214,15 @@ def _read_delimited(path: Path) -> Loaded:
     return Loaded(frame, str(path), encoding, notes)
 
 
-def _read_parquet(path: Path) -> Loaded:
+def _read_parquet(path: Path, columns: frozenset[str] | None = None) -> Loaded:
     try:
-        frame = pd.read_parquet(path)
+        if columns is not None:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            frame = pd.read_parquet(path, columns=[n for n in names if n in columns])
+        else:
+            frame = pd.read_parquet(path)
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise SourceError(
             f"{path}: cannot be read as Parquet ({exc}). Write it again, e.g. with "
@@ -215,7 +232,9 @@ def _read_parquet(path: Path) -> Loaded:
     return Loaded(frame, str(path))
 
 
-def _read_file(spec: dict[str, Any], root: Path, name: str) -> Loaded:
+def _read_file(
+    spec: dict[str, Any], root: Path, name: str, columns: frozenset[str] | None = None
+) -> Loaded:
     path = Path(os.path.expanduser(str(spec["path"])))
     path = path if path.is_absolute() else root / path
     if not path.is_file():
@@ -227,9 +246,9 @@ def _read_file(spec: dict[str, Any], root: Path, name: str) -> Loaded:
         )
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv", ".tab"):
-        return _read_delimited(path)
+        return _read_delimited(path, columns)
     if suffix in (".parquet", ".pq"):
-        return _read_parquet(path)
+        return _read_parquet(path, columns)
     if suffix in (".xlsx", ".xlsm"):
         return read_excel(path, spec, name)
     if suffix == ".xls":
@@ -275,7 +294,9 @@ def _rename_columns(loaded: Loaded, spec: dict[str, Any], name: str) -> None:
         loaded.frame = loaded.frame.rename(columns={str(k): str(v) for k, v in renames.items()})
 
 
-def read_source(spec: dict[str, Any], *, root: Path, name: str) -> Loaded:
+def read_source(
+    spec: dict[str, Any], *, root: Path, name: str, columns: frozenset[str] | None = None
+) -> Loaded:
     """Read the table a source mapping describes, saying where it came from and how.
 
     Parameters
@@ -288,6 +309,10 @@ def read_source(spec: dict[str, Any], *, root: Path, name: str) -> Loaded:
         The project folder; relative paths are resolved against it.
     name : str
         The contract table's name (for messages).
+    columns : frozenset of str, optional
+        The contract's columns wanted: text and Parquet files then read only those (and the
+        columns the source renames to them), which saves time and memory on large files; other
+        sources are read whole.
 
     Returns
     -------
@@ -305,7 +330,11 @@ def read_source(spec: dict[str, Any], *, root: Path, name: str) -> Loaded:
     """
     _check_spec(spec, name)
     if "path" in spec:
-        loaded = _read_file(spec, root, name)
+        renames = spec.get("columns") if isinstance(spec.get("columns"), dict) else {}
+        wanted = None
+        if columns is not None:
+            wanted = frozenset(columns) | {str(k) for k, v in renames.items() if v in columns}
+        loaded = _read_file(spec, root, name, wanted)
     elif "url" in spec:
         loaded = read_sql(spec, root, name)
     else:
@@ -314,7 +343,9 @@ def read_source(spec: dict[str, Any], *, root: Path, name: str) -> Loaded:
     return loaded
 
 
-def read_table(spec: dict[str, Any], *, root: Path, name: str) -> tuple[pd.DataFrame, str]:
+def read_table(
+    spec: dict[str, Any], *, root: Path, name: str, columns: frozenset[str] | None = None
+) -> tuple[pd.DataFrame, str]:
     """Read the table a source mapping describes.
 
     Parameters
@@ -326,6 +357,9 @@ def read_table(spec: dict[str, Any], *, root: Path, name: str) -> tuple[pd.DataF
         The project folder; relative paths are resolved against it.
     name : str
         The contract table's name (for messages).
+    columns : frozenset of str, optional
+        Read only these of the contract's columns where the source allows (see
+        :func:`read_source`).
 
     Returns
     -------
@@ -341,5 +375,5 @@ def read_table(spec: dict[str, Any], *, root: Path, name: str) -> tuple[pd.DataF
     DataError
         For a missing file, sheet or table, or one that cannot be read.
     """
-    loaded = read_source(spec, root=root, name=name)
+    loaded = read_source(spec, root=root, name=name, columns=columns)
     return loaded.frame, loaded.where

@@ -13,7 +13,7 @@ import pandas as pd
 
 from qi_helpers.data.sources import read_table
 from qi_helpers.errors import ConfigError, QIError
-from qi_helpers.privacy.screen import IdentifierScreen, read_screened_tables
+from qi_helpers.privacy.screen import IdentifierScreen, project_screen
 from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD
 from qi_helpers.project import Project
 from qi_helpers.publish.provenance import git_commit, input_hashes
@@ -61,13 +61,27 @@ def _on_identifier(settings: dict[str, Any]) -> str:
     return on_identifier
 
 
-def _data_period(tables: dict[str, pd.DataFrame | None]) -> tuple[Any, Any]:
-    """The first and last timestamps of the activities and measure events (None: none)."""
+def _data_period(project: Project, notes: list[str]) -> tuple[Any, Any]:
+    """The first and last timestamps of the activities and measure events (None: none).
+
+    Only the ``timestamp`` columns are read (a large activity log is read in seconds).
+    """
     starts, ends = [], []
     for name in ("activities", "measure_events"):
-        frame = tables.get(name)
-        if frame is not None and "timestamp" in frame.columns:
-            ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
+        spec = project.table_spec(name)
+        if spec is None:
+            continue
+        try:
+            frame, _ = read_table(
+                spec, root=project.root, name=name, columns=frozenset({"timestamp"})
+            )
+        except QIError as exc:
+            notes.append(f"input table `{name}` could not be read for the data period: {exc}")
+            continue
+        if "timestamp" in frame.columns:
+            ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="ISO8601")
+            if ts.isna().any():
+                ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
             if ts.notna().any():
                 starts.append(ts.min())
                 ends.append(ts.max())
@@ -86,14 +100,16 @@ def site_context(project: Project) -> SiteContext:
     show_staff = bool(settings.get("show_staff", False))
     threshold = int(settings.get("small_cell_threshold", SMALL_CELL_THRESHOLD))
     on_identifier = _on_identifier(settings)
-    notes: list[str] = []
-    tables = read_screened_tables(project, notes)
-    tables["measures"] = _read_input(project, "measures", notes)
-    tables["adoption"] = _read_input(project, "adoption", notes)
-    screen = IdentifierScreen.from_tables(tables, show_staff=show_staff)
-    if tables.get("patients") is None and tables.get("activities") is None:
+    # The project's screen, built once per change of its tables and kept under outputs/data.
+    screen = project_screen(project)
+    notes: list[str] = list(screen.notes)
+    tables = {
+        "measures": _read_input(project, "measures", notes),
+        "adoption": _read_input(project, "adoption", notes),
+    }
+    if project.table_spec("patients") is None and project.table_spec("activities") is None:
         notes.append("no patients or activities table: pages were screened by id shape only")
-    period_start, period_end = _data_period(tables)
+    period_start, period_end = _data_period(project, notes)
     generated = ""
     if settings.get("timestamp"):
         generated = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")

@@ -142,8 +142,11 @@ def _start_build(project: Project, site: Path, previous: dict[str, dict[str, Any
     # step of a run that changed one microsystem). Not with a database source: the identifier
     # screen reads tables whose content cannot be hashed.
     reuse = not any(str(v).startswith("database:") for v in ctx.hashes.values())
+    # What screens every page: the screen's own digest when it has one (an input edit that adds
+    # no identifier leaves the pages as they are), else the input tables it was built from.
+    screened_by = ctx.screen.digest if ctx.screen is not None and ctx.screen.digest else ctx.hashes
     shared = json.dumps(
-        [package_version(file_hashes), project.section("publish"), ctx.hashes, ctx.commit,
+        [package_version(file_hashes), project.section("publish"), screened_by, ctx.commit,
          ctx.generated, ctx.organisation],
         sort_keys=True,
         default=str,

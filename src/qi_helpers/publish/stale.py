@@ -15,6 +15,7 @@ import nbformat
 
 from qi_helpers.io import FileHashes
 from qi_helpers.project import Project
+from qi_helpers.slices import read_record, slices_current
 from qi_helpers.workflow import workbook_named, writer_of
 
 
@@ -52,8 +53,12 @@ def _upstream_change(
     current = {
         project.relative(path): path
         for pattern in (known.upstream if known else ())
+        if "{microsystem}" not in pattern  # one microsystem's files: those recorded, below
         for path in sorted(project.data_dir.glob(pattern))
     }
+    for key in parts:
+        if key.startswith(prefix) and (project.root / key).is_file():
+            current.setdefault(key, project.root / key)
     keys = sorted({k for k in parts if k.startswith(prefix)} | set(current))
     for key in keys:
         now = digest(current[key]) if key in current else "missing"
@@ -137,6 +142,11 @@ def stale_reason(
     """
     if _workbook_changed(project, workbook, executed):
         return "the workbook changed after this report was made"
+    known = workbook_named(workbook)
+    if known is not None and known.sliced and read_record(project) and not slices_current(project):
+        # Its slice is cut from the tables as they were at the last run: which microsystems
+        # an edit touches is known only once `qi run` prepares the slices again.
+        return "the input tables changed after this report was made"
     made = notebook.stat().st_mtime
     sources: list[tuple[str, Path]] = []
     if recorded:

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from qi_helpers.io import FileHashes, package_version
+from qi_helpers.privacy.names import safe_filename
 from qi_helpers.project import Project
 from qi_helpers.run.tasks import Task, notebook_output_path, workbook_path
+from qi_helpers.slices import slices_current
 from qi_helpers.workflow import WORKBOOKS
 
 #: Parameters that say where the project is, not what it computes: left out of fingerprints so a
@@ -130,7 +132,10 @@ def fingerprint(
         ``qi_helpers``, one ``table <name>`` per input table, one entry per upstream file
         under ``outputs/`` (relative path), and for workbook 03 the microsystem's parameter file.
         A table read from a database gets the value ``"volatile"``: it cannot be hashed, so the
-        task always runs.
+        task always runs. A workbook that reads its inputs through slices
+        (:attr:`qi_helpers.workflow.Workbook.sliced`) has no ``table`` parts while the slices
+        are current: its slice files stand for them, so a change in one microsystem's rows
+        reruns that microsystem only (slices that could not be prepared: the tables decide).
     """
     params = {k: v for k, v in task.parameters.items() if k not in LOCATION_PARAMETERS}
     parts = {
@@ -140,17 +145,27 @@ def fingerprint(
         "qi_helpers": version,
     }
     workbook = WORKBOOKS.get(task.workbook)
-    for name, source in table_sources(project, workbook.inputs if workbook else ()).items():
-        if isinstance(source, str):
-            parts[f"table {name}"] = "volatile"
-        else:
-            parts[f"table {name}"] = hashes.digest(source)
+    if workbook is None or not workbook.sliced or not slices_current(project):
+        parts.update(input_digests(project, task, hashes))
     for pattern in workbook.upstream if workbook else ():
+        pattern = pattern.replace("{microsystem}", safe_filename(task.name or ""))
         for path in sorted(project.data_dir.glob(pattern)):
             parts[project.relative(path)] = hashes.digest(path)
     if task.workbook == "03":
         own = project.root / "parameters" / "microsystems" / f"{task.name}.yaml"
         parts[f"parameters/microsystems/{task.name}.yaml"] = hashes.digest(own)
+    return parts
+
+
+def input_digests(project: Any, task: Any, hashes: FileHashes) -> dict[str, str]:
+    """``{"table <name>": digest}`` of the input tables a task's workbook reads.
+
+    ``"volatile"`` for a table read from a database (it cannot be hashed).
+    """
+    workbook = WORKBOOKS.get(task.workbook)
+    parts = {}
+    for name, source in table_sources(project, workbook.inputs if workbook else ()).items():
+        parts[f"table {name}"] = "volatile" if isinstance(source, str) else hashes.digest(source)
     return parts
 
 

@@ -41,6 +41,7 @@ from qi_helpers.run.planning import (
     imported_modules,
     last_counts,
     table_digests,
+    table_sources,
 )
 from qi_helpers.run.progress import Progress
 from qi_helpers.run.tasks import (
@@ -53,6 +54,7 @@ from qi_helpers.run.tasks import (
     workbook_path,
 )
 from qi_helpers.run.warm_kernel import warm_up
+from qi_helpers.slices import read_record, slices_current
 from qi_helpers.workflow import WORKBOOKS
 
 __all__ = ["plan", "run"]
@@ -121,7 +123,14 @@ def plan(
             raise RunError(
                 f"{registry}: not found; workbook 01 must run first (`qi run --workbook 01`)."
             )
+        # Slices made before and out of date now are prepared again before 03 is decided.
+        stale = "01" not in will_run and bool(read_record(project)) and not slices_current(project)
         for ms in ids:
+            if stale:  # the slices are prepared again first, then each is decided by its own
+                reason = "after the slices are prepared again: runs if its slice changed"
+                result.steps.append(Step(f"03:{ms}", 2, "decide later", reason))
+                will_run.add("03")
+                continue
             add(make_task("03", ms), 2)
     if "04" in wanted:
         add(make_task("04"), 3)
@@ -243,6 +252,7 @@ class _Session:
         self.workers: Workers | None = None
         self.checked = False
         self.registry: dict[str, Any] = dict(self.manifest.get("registry") or {})
+        self.checked_inputs: dict[str, str] = dict(self.manifest.get("checked_inputs") or {})
         self.progress = Progress(options["progress"], options["jobs"] or os.cpu_count() or 1)
         self.preload = sorted(
             {m for wb in WORKBOOKS for m in imported_modules(workbook_path(project, wb))}
@@ -266,6 +276,7 @@ class _Session:
         if self.expanded:
             return
         self.expanded = True
+        self._prepare()
         deps = {"01"} if "01" in self.o["wanted"] else set()
         ids = self.o["microsystems"] or registry_ids(self.project, self.manifest)
         known = set(registry_ids(self.project, self.manifest)) if self.o["microsystems"] else None
@@ -289,6 +300,27 @@ class _Session:
                 continue
             self._add(task, deps)
         self._remember_registry()
+
+    def _prepare(self) -> None:
+        """Prepare the slices workbook 03 reads, once, before its tasks are decided.
+
+        Quick when they are current (sizes and times compared, no table read). When preparing
+        fails (workbook 01's outputs incomplete, an input that breaks its contract), the slices
+        are not current, so each workbook 03 task is decided by the whole input tables (see
+        :func:`qi_helpers.run.planning.fingerprint`) and its notebook reports the error.
+        """
+        if slices_current(self.project):
+            return
+        # The analysis stack is imported only when the slices must be made again.
+        from qi_helpers.changes.prepare import prepare_slices
+
+        try:
+            done = prepare_slices(self.project)
+        except Exception as exc:  # noqa: BLE001 - reported on each workbook 03 task
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.progress.write(f"  note    slices not prepared: {first[:200]}", self.echo)
+            return
+        self.progress.write(f"  ok      {done.summary()}", self.echo)
 
     def _remember_registry(self) -> None:
         path = self.project.data_dir / "registry.parquet"
@@ -325,6 +357,7 @@ class _Session:
             complete=complete,
             extra={
                 "registry": self.registry,
+                "checked_inputs": self.checked_inputs,
                 "file_hashes": self.decider.hashes.to_json(),
             },
         )
@@ -384,10 +417,33 @@ class _Session:
             check = self.o["check"]
             if check is not None and not self.checked:
                 self.checked = True
-                problems = check()
-                if problems:
-                    raise InvalidInputs(problems)  # the workers are stopped; nothing ran
+                # Inputs that passed the check unchanged since are not read again: on a large
+                # organisation checking every table takes a minute.
+                now = self._input_digests()
+                if "volatile" in now.values() or now != self.checked_inputs:
+                    problems = check()
+                    if problems:
+                        raise InvalidInputs(problems)  # the workers are stopped; nothing ran
+                    self.checked_inputs = now
         return self.workers
+
+    def _input_digests(self) -> dict[str, str]:
+        """The digest of every configured input table (``"volatile"`` for a database), of the
+        parameters and the ``qi_helpers`` version: what the check of the inputs depends on."""
+        tables = tuple((self.project.section("data").get("tables") or {}).keys())
+        return {
+            name: "volatile" if isinstance(source, str) else self.decider.hashes.digest(source)
+            for name, source in table_sources(self.project, tables).items()
+        } | {
+            "parameters/project.yaml": self.decider.hashes.digest(self.project.config_file),
+            "qi_helpers": self.decider.version,  # a new version may check more
+        }
+
+    def _input_hashes(self, task: Task, parts: dict[str, str]) -> dict[str, str]:
+        """What a task was made from, for its page's provenance: the input tables' digests, or
+        for a task that read its slice (no table parts), the digests of the slice's files (so
+        a page changes only when its own microsystem's data do)."""
+        return table_digests(parts) or {k: v for k, v in parts.items() if "/slices/" in k}
 
     def _submit(self, task: Task) -> Future:
         project = self.project
@@ -450,7 +506,7 @@ class _Session:
                         error=outcome["error"],
                         reason=reason,
                         log=self.project.relative(log_path(self.project, task)),
-                        input_hashes=table_digests(parts),
+                        input_hashes=self._input_hashes(task, parts),
                     )
                     self._record(result, parts)
         except BaseException:
@@ -462,10 +518,6 @@ class _Session:
         progressed = True
         while progressed:
             progressed = False
-            if not self.expanded and self._state("01") != "wait":
-                if self._state("01") == "done":
-                    self._expand()
-                    progressed = True
             for label in list(self.pending):
                 task, deps = self.pending[label]
                 states = {self._state(d) for d in deps}
@@ -502,11 +554,16 @@ class _Session:
                             0.0,
                             skipped=True,
                             reason=reason,
-                            input_hashes=table_digests(parts),
+                            input_hashes=self._input_hashes(task, parts),
                         )
                     )
                     continue
                 running[self._submit(task)] = (task, parts, reason)
+            # Workbook 03's tasks are added once 01 is done (after 02 was submitted, so 02 runs
+            # while the slices are prepared).
+            if not self.expanded and self._state("01") == "done":
+                self._expand()
+                progressed = True
         if not self.expanded and self._state("01") == "bad":
             self.expanded = True
             self.echo("  blocked 03 (every microsystem): workbook 01 failed")

@@ -1,0 +1,386 @@
+"""Prepare once, slice per microsystem: what workbook 03 reads, one microsystem at a time.
+
+Workbook 03 analyses one microsystem, but its inputs (``measure_events``, ``observations``,
+``pdsa``, ``patients``) hold the whole organisation. Reading, validating and assigning every case
+in every notebook makes a rerun of one microsystem cost as much as the organisation is large,
+and a whole run grow with the square of its size. :func:`prepare_slices` does that work once,
+after workbook 01: it reads and validates the tables (with their cross-checks), assigns each case
+to its microsystem and period (:func:`qi_helpers.changes.series.assign_microsystems`), and writes
+one folder per microsystem under ``outputs/data/slices/``::
+
+    outputs/data/slices/
+        prepared.json            what the slices were made from (written last)
+        measures.parquet         the measure catalogue (organisation-wide, small)
+        ms=<microsystem id>/     one folder per microsystem of the registry
+            cases.parquet        its measured cases, with microsystem_id, period and weight
+            observations.parquet its pre-aggregated points
+            pdsa.parquet         its PDSA cycles
+            patients.parquet     the patients rows of its cases (for the subgroup analysis)
+            registry.parquet     its row of the registry
+
+This is Hive-style partitioning by microsystem (``pyarrow.dataset`` reads the folder as one
+table with a ``ms`` column): Parquet through pyarrow rather than DuckDB, because pyarrow is
+already a dependency, a folder per microsystem is what a content-based rerun needs (a file's
+digest changes only when that microsystem's rows do), and the same paths work on a shared file
+system or object storage. A file is rewritten only when its bytes change (Parquet written by
+:func:`qi_helpers.io.parquet_bytes` is byte-reproducible), so ``qi run`` reruns exactly the
+microsystems whose rows changed (:mod:`qi_helpers.run.planning` fingerprints a workbook 03 task
+by its slice).
+
+:func:`load_slice` is what workbook 03 calls: it reads one folder, and prepares the slices on
+demand when they are missing or older than the input tables (a workbook run by hand in JupyterLab
+or under plain papermill).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from qi_helpers.changes.series import assign_microsystems, measure_series, period_start
+from qi_helpers.errors import ConfigError
+from qi_helpers.io import parquet_bytes, write_bytes, write_json
+from qi_helpers.project import Project
+from qi_helpers.slices import (
+    PREPARED_UPSTREAM,
+    RECORD,
+    SLICE_TABLES,
+    SLICES_FORMAT,
+    inputs_stamp,
+    read_record,
+    slice_folder,
+    slices_current,
+    slices_dir,
+)
+
+__all__ = [
+    "MicrosystemSlice",
+    "PreparedSlices",
+    "load_slice",
+    "load_slices",
+    "prepare_slices",
+]
+
+
+@dataclass
+class PreparedSlices:
+    """What :func:`prepare_slices` did.
+
+    Attributes
+    ----------
+    microsystems : int
+        Microsystems with a slice.
+    rewritten : list of str
+        Microsystems whose slice changed (written again); the others were left untouched.
+    removed : list of str
+        Folders removed (microsystems no longer in the registry).
+    seconds : float
+    skipped : bool
+        True when the slices were already current and nothing was read.
+    cut : list of str
+        The slice tables cut again (:data:`SLICE_SOURCES`: those whose sources changed).
+    """
+
+    microsystems: int
+    rewritten: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: bool = False
+    cut: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the run's log."""
+        if self.skipped:
+            return f"slices of {self.microsystems} microsystems are up to date"
+        return (
+            f"prepared the slices of {self.microsystems} microsystems in {self.seconds:.1f}s "
+            f"({', '.join(self.cut)}): {len(self.rewritten)} changed, "
+            f"{len(self.removed)} removed"
+        )
+
+
+def _write_if_changed(path: Path, frame: pd.DataFrame) -> bool:
+    """Write ``frame`` to ``path`` unless the file already holds the same bytes."""
+    data = parquet_bytes(frame)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    write_bytes(path, data)
+    return True
+
+
+def _groups(frame: pd.DataFrame | None, key: str, ids: list[str]) -> dict[str, pd.DataFrame]:
+    """``frame`` split by ``key`` into one frame per id (an empty frame for ids without rows)."""
+    if frame is None:
+        frame = pd.DataFrame({key: pd.Series(dtype="string")})
+    empty = frame.iloc[0:0]
+    if frame.empty:
+        return {ms: empty for ms in ids}
+    keys = frame[key].astype("string")
+    found = {str(k): g for k, g in frame.groupby(keys.to_numpy(), sort=False)}
+    return {ms: found.get(ms, empty) for ms in ids}
+
+
+def _patients_by_microsystem(
+    cases: pd.DataFrame, patients: pd.DataFrame | None, ids: list[str]
+) -> dict[str, pd.DataFrame]:
+    """The ``patients`` rows of each microsystem's cases (what its subgroup analysis joins)."""
+    if patients is None or "patient_id" not in cases.columns:
+        empty = pd.DataFrame({"patient_id": pd.Series(dtype="string")})
+        return {ms: (patients.iloc[0:0] if patients is not None else empty) for ms in ids}
+    pairs = cases[["microsystem_id", "patient_id"]].dropna().drop_duplicates()
+    position = pd.Series(range(len(patients)), index=patients["patient_id"].astype("string"))
+    pairs = pairs.assign(_row=pairs["patient_id"].astype("string").map(position)).dropna()
+    out = {}
+    rows = {
+        str(k): g["_row"].astype("int64").to_numpy() for k, g in pairs.groupby("microsystem_id")
+    }
+    for ms in ids:
+        chosen = sorted(set(rows.get(ms, [])))
+        out[ms] = patients.iloc[chosen]
+    return out
+
+
+#: What each table of a slice is cut from: when one of these changed (an input table, a table
+#: of workbook 01, the period), that table is cut again for every microsystem; the others are
+#: left as they are (a PDSA log edited after a team meeting re-reads ``pdsa`` only).
+_CASES_SOURCES = ("measure_events", *PREPARED_UPSTREAM[1:], "period")
+SLICE_SOURCES: dict[str, tuple[str, ...]] = {
+    "cases": _CASES_SOURCES,
+    "patients": ("patients", *_CASES_SOURCES),
+    "observations": ("observations",),
+    "pdsa": ("pdsa",),
+    "registry": ("registry.parquet",),
+}
+
+
+def _to_cut(record: dict[str, Any], stamp: dict[str, Any], ids: list[str]) -> set[str]:
+    """The slice tables to cut again, from what changed since the last preparation."""
+    old = record.get("stamp") if record.get("format") == SLICES_FORMAT else None
+    if not old or set(record.get("microsystems", {})) != set(ids):
+        return set(SLICE_TABLES)
+    changed = {k for k, v in stamp.items() if v == "volatile" or old.get(k) != v}
+    return {t for t, sources in SLICE_SOURCES.items() if changed & set(sources)}
+
+
+def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | None]:
+    """Read and validate the input tables the tables to cut need (and the catalogue, always),
+    checked against each other as :meth:`qi_helpers.project.Project.load_tables` does."""
+    required = ["measures"]
+    required += ["measure_events"] if "cases" in cut else []
+    required += ["pdsa"] if "pdsa" in cut else []
+    tables = project.load_tables(*required)
+    tables["observations"] = (
+        project.load_table("observations", required=False) if "observations" in cut else None
+    )
+    tables["patients"] = (
+        project.load_table("patients", required=False) if "patients" in cut else None
+    )
+    return tables
+
+
+def _kept_cases(project: Project, ids: list[str]) -> pd.DataFrame:
+    """The microsystem and patient of every case, read back from the slices as they are."""
+    frames = []
+    for ms in ids:
+        path = slice_folder(project, ms) / "cases.parquet"
+        names = pq.read_schema(path).names
+        frames.append(pd.read_parquet(path, columns=[c for c in _PAIR if c in names]))
+    return pd.concat(frames, ignore_index=True).reindex(columns=list(_PAIR))
+
+
+_PAIR = ("microsystem_id", "patient_id")
+
+
+def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
+    """Read and validate workbook 03's inputs once and write one slice per microsystem.
+
+    Only what changed is read again: the tables of a slice whose sources changed
+    (:data:`SLICE_SOURCES`) are cut again for every microsystem, and a file is rewritten only
+    when its bytes differ, so a microsystem whose rows did not change keeps its files.
+
+    Parameters
+    ----------
+    project : Project
+    force : bool
+        Read and cut every table even when :func:`slices_current` says the slices are current.
+
+    Returns
+    -------
+    PreparedSlices
+
+    Raises
+    ------
+    DataError
+        When an input table breaks its contract (the same message as ``qi check``); the slices
+        of the last good preparation are left as they were.
+    ConfigError
+        When workbook 01 has not written the registry and membership tables.
+    """
+    began = time.perf_counter()
+    base = slices_dir(project)
+    record = read_record(project)
+    if not force and slices_current(project):
+        return PreparedSlices(len(record.get("microsystems", {})), skipped=True)
+    stamp = inputs_stamp(project)  # before reading: a file changed meanwhile is read next time
+    registry = project.read_output("registry")
+    ids = [str(i) for i in registry["microsystem_id"]]
+    cut = set(SLICE_TABLES) if force else _to_cut(record, stamp, ids)
+    tables = _load_inputs(project, cut)
+    parts: dict[str, dict[str, pd.DataFrame]] = {}
+    if "cases" in cut:
+        cases = assign_microsystems(
+            tables["measure_events"], project.membership(), period=stamp["period"]
+        )
+        parts["cases"] = _groups(cases, "microsystem_id", ids)
+    if "patients" in cut:
+        pairs = cases if "cases" in cut else _kept_cases(project, ids)
+        parts["patients"] = _patients_by_microsystem(pairs, tables["patients"], ids)
+    if "observations" in cut:
+        parts["observations"] = _groups(tables["observations"], "microsystem_id", ids)
+    if "pdsa" in cut:
+        parts["pdsa"] = _groups(tables["pdsa"], "microsystem_id", ids)
+    if "registry" in cut:
+        parts["registry"] = _groups(registry, "microsystem_id", ids)
+    _write_if_changed(base / "measures.parquet", tables["measures"])
+    result = PreparedSlices(len(ids))
+    folders = {}
+    for ms in ids:
+        folder = slice_folder(project, ms)
+        folders[ms] = folder.name
+        changed = [_write_if_changed(folder / f"{t}.parquet", parts[t][ms]) for t in parts]
+        if any(changed):
+            result.rewritten.append(ms)
+    keep = set(folders.values())
+    for old in sorted(base.glob("ms=*")):
+        if old.is_dir() and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+            result.removed.append(old.name.removeprefix("ms="))
+    write_json(base / RECORD, {"format": SLICES_FORMAT, "stamp": stamp, "microsystems": folders})
+    result.seconds = time.perf_counter() - began
+    result.cut = sorted(parts)
+    return result
+
+
+@dataclass
+class MicrosystemSlice:
+    """One microsystem's data for workbook 03 (see :func:`load_slice`).
+
+    Attributes
+    ----------
+    microsystem_id : str
+    cases : DataFrame
+        Its measured cases (as :func:`qi_helpers.changes.series.assign_microsystems` returns
+        them), dated to ``period``.
+    series : DataFrame
+        Its measure series (:func:`qi_helpers.changes.series.measure_series`).
+    measures : DataFrame
+        The measure catalogue.
+    pdsa : DataFrame
+        Its PDSA cycles.
+    patients : DataFrame or None
+        The ``patients`` rows of its cases (None when the project has no patients table).
+    registry : DataFrame
+        Its row of the registry.
+    """
+
+    microsystem_id: str
+    cases: pd.DataFrame
+    series: pd.DataFrame
+    measures: pd.DataFrame
+    pdsa: pd.DataFrame
+    patients: pd.DataFrame | None
+    registry: pd.DataFrame
+
+
+def load_slice(project: Project, microsystem_id: str, *, period: str = "week") -> MicrosystemSlice:
+    """One microsystem's data for workbook 03, read from its slice.
+
+    The slices are prepared first (:func:`prepare_slices`) when they are missing or older than
+    the input tables or workbook 01's outputs, so a workbook run by hand gives the same result
+    as one run by ``qi run``.
+
+    Parameters
+    ----------
+    project : Project
+    microsystem_id : str
+    period : {"week", "month"}
+        The period of the series (a microsystem's own parameters may differ from the project's).
+
+    Returns
+    -------
+    MicrosystemSlice
+
+    Raises
+    ------
+    ConfigError
+        When the microsystem is not in the registry, naming a few that are.
+    """
+    if not slices_current(project):
+        prepare_slices(project)
+    folders = read_record(project).get("microsystems", {})
+    if str(microsystem_id) not in folders:
+        known = ", ".join(sorted(folders)[:20])
+        raise ConfigError(
+            f"microsystem_id {microsystem_id!r} is not in the registry "
+            f"({project.relative(project.data_dir / 'registry.parquet')}); microsystems: {known}."
+        )
+    folder = slice_folder(project, microsystem_id)
+    frames = {t: pd.read_parquet(folder / f"{t}.parquet") for t in SLICE_TABLES}
+    return _assemble(project, str(microsystem_id), frames, period)
+
+
+def _assemble(
+    project: Project, microsystem_id: str, frames: dict[str, pd.DataFrame], period: str
+) -> MicrosystemSlice:
+    """A :class:`MicrosystemSlice` from the tables of one or more slice folders."""
+    measures = pd.read_parquet(slices_dir(project) / "measures.parquet")
+    cases = frames["cases"]
+    if period != read_record(project).get("stamp", {}).get("period", "week"):
+        cases = cases.assign(period=period_start(cases["timestamp"], period))
+    observations = frames["observations"] if project.table_spec("observations") else None
+    series = measure_series(cases, measures, observations, period=period)
+    patients = frames["patients"] if project.table_spec("patients") is not None else None
+    return MicrosystemSlice(
+        microsystem_id, cases, series, measures, frames["pdsa"], patients, frames["registry"]
+    )
+
+
+def load_slices(project: Project, *, period: str = "week") -> MicrosystemSlice:
+    """Every microsystem's slice in one (for the explorer in JupyterLab, which lets a coach pick
+    another microsystem); ``microsystem_id`` is ``""`` and ``registry`` the whole registry.
+
+    See :func:`load_slice`; this reads every folder, so it costs as much as the organisation is
+    large: batch runs use :func:`load_slice`.
+    """
+    if not slices_current(project):
+        prepare_slices(project)
+    folders = read_record(project).get("microsystems", {})
+    tables: dict[str, list[pd.DataFrame]] = {t: [] for t in SLICE_TABLES}
+    for ms in folders:
+        folder = slice_folder(project, ms)
+        for t in SLICE_TABLES:
+            frame = pd.read_parquet(folder / f"{t}.parquet")
+            if len(frame):
+                tables[t].append(frame)
+    frames = (
+        {
+            t: pd.concat(found, ignore_index=True)
+            if found
+            else pd.read_parquet(slice_folder(project, next(iter(folders))) / f"{t}.parquet")
+            for t, found in tables.items()
+        }
+        if folders
+        else {}
+    )
+    if not frames:
+        raise ConfigError(f"{slices_dir(project)}: no microsystem has a slice; run workbook 01.")
+    return _assemble(project, "", frames, period)
