@@ -39,3 +39,18 @@ def test_parquet_is_byte_reproducible_and_keeps_no_index(tmp_path):
 def test_the_content_hash_is_sha256(tmp_path):
     path = write_text(tmp_path / "x.txt", "abc")
     assert sha256_file(path) == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_parquet_bytes_ignore_where_a_frame_came_from():
+    """pandas keeps ``attrs`` (our readers put the source's path there) in Parquet metadata;
+    the same data must give the same bytes wherever it was read from."""
+    import pandas as pd
+
+    from qi_helpers.io import parquet_bytes
+
+    a = pd.DataFrame({"x": [1, 2]})
+    a.attrs["source"] = "/one/place/table.csv"
+    b = pd.DataFrame({"x": [1, 2]})
+    b.attrs["source"] = "/another/place/table.csv"
+    assert parquet_bytes(a) == parquet_bytes(b)
+    assert a.attrs["source"] == "/one/place/table.csv"  # the caller's frame is left as it was

@@ -82,7 +82,8 @@ def write_json(path: str | Path, payload: Any, *, sort_keys: bool = False) -> Pa
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as Parquet bytes, byte-reproducibly (zstd; no pandas index, no creation time).
+    """A table as Parquet bytes, byte-reproducibly (zstd; no pandas index, no ``attrs``, no
+    creation time).
 
     The same frame always gives the same bytes, so a file's digest changes only when its content
     does: what content-based reruns rely on (:mod:`qi_helpers.changes.slices`).
@@ -92,7 +93,9 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    plain = frame.reset_index(drop=True)
+    plain.attrs = {}  # pandas would store them (e.g. the source's path): same data, same bytes
+    table = pa.Table.from_pandas(plain, preserve_index=False)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()

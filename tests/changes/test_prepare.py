@@ -204,3 +204,15 @@ def test_a_bad_input_leaves_the_last_good_slices(identified_project, tmp_path):
         prepare_slices(project)
     assert cases.read_bytes() == good
     assert not slices_current(project)
+
+
+def test_a_moved_project_keeps_its_slices_byte_for_byte(identified_project, tmp_path):
+    """The slices hold data, not where it came from: a project copied to another folder cuts the
+    same bytes (so its workbook 03 notebooks are not rerun)."""
+    first = _copy(identified_project, tmp_path / "first")
+    prepare_slices(load_project(first))
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.copytree(first, moved)
+    again = prepare_slices(load_project(moved))
+    assert not again.skipped  # the files are elsewhere: read again ...
+    assert again.rewritten == []  # ... and found the same

@@ -6,6 +6,8 @@ configured input tables, and computes once what every page's header and footer s
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,7 @@ import pandas as pd
 
 from qi_helpers.data.sources import read_table
 from qi_helpers.errors import ConfigError, QIError
+from qi_helpers.io import write_json
 from qi_helpers.privacy.screen import IdentifierScreen, project_screen
 from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD
 from qi_helpers.project import Project
@@ -61,30 +64,65 @@ def _on_identifier(settings: dict[str, Any]) -> str:
     return on_identifier
 
 
+def _table_period(project: Project, name: str, notes: list[str]) -> tuple[Any, Any] | None:
+    """The first and last ``timestamp`` of one input table (None: no table or no dates)."""
+    spec = project.table_spec(name)
+    if spec is None:
+        return None
+    try:
+        frame, _ = read_table(spec, root=project.root, name=name, columns=frozenset({"timestamp"}))
+    except QIError as exc:
+        notes.append(f"input table `{name}` could not be read for the data period: {exc}")
+        return None
+    if "timestamp" not in frame.columns:
+        return None
+    ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="ISO8601")
+    if ts.isna().any():
+        ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
+    return (ts.min(), ts.max()) if ts.notna().any() else None
+
+
+#: Where the data period of each table is kept, by the size and time of its file, so that
+#: publishing does not read 6 million timestamps again while the tables are unchanged.
+PERIOD_CACHE = ".data_period.json"
+
+
 def _data_period(project: Project, notes: list[str]) -> tuple[Any, Any]:
     """The first and last timestamps of the activities and measure events (None: none).
 
-    Only the ``timestamp`` columns are read (a large activity log is read in seconds).
+    Only the ``timestamp`` columns are read, and only when a table's file changed since the
+    last time (kept in ``outputs/data/.data_period.json``).
     """
-    starts, ends = [], []
+    cache_path = project.data_dir / PERIOD_CACHE
+    try:
+        cache = json.loads(cache_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    starts, ends, kept = [], [], {}
     for name in ("activities", "measure_events"):
-        spec = project.table_spec(name)
-        if spec is None:
-            continue
-        try:
-            frame, _ = read_table(
-                spec, root=project.root, name=name, columns=frozenset({"timestamp"})
-            )
-        except QIError as exc:
-            notes.append(f"input table `{name}` could not be read for the data period: {exc}")
-            continue
-        if "timestamp" in frame.columns:
-            ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="ISO8601")
-            if ts.isna().any():
-                ts = pd.to_datetime(frame["timestamp"], errors="coerce", format="mixed")
-            if ts.notna().any():
-                starts.append(ts.min())
-                ends.append(ts.max())
+        spec = project.table_spec(name) or {}
+        path = project.path(spec["path"]) if "path" in spec else None
+        stamp = None
+        if path is not None and path.is_file():
+            stat = path.stat()
+            stamp = [str(path), stat.st_size, stat.st_mtime_ns]
+        hit = cache.get(name) if isinstance(cache, dict) else None
+        if stamp is not None and isinstance(hit, dict) and hit.get("stamp") == stamp:
+            found = (pd.Timestamp(hit["start"]), pd.Timestamp(hit["end"])) if hit["start"] else None
+        else:
+            found = _table_period(project, name, notes)
+        if stamp is not None:
+            kept[name] = {
+                "stamp": stamp,
+                "start": found[0].isoformat() if found else "",
+                "end": found[1].isoformat() if found else "",
+            }
+        if found:
+            starts.append(found[0])
+            ends.append(found[1])
+    if kept != cache:
+        with contextlib.suppress(OSError):
+            write_json(cache_path, kept)
     return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
