@@ -288,7 +288,7 @@ def _add_signals(
     An MR chart reports its runs figures but never signals on them (moving ranges are
     autocorrelated; qicharts2 does the same).
     """
-    runs = runs_analysis(p, yplot, clv, include, method)
+    runs = runs_analysis(p.gid, p.ngroups, yplot, clv, include, method)
     if chart == "mr":
         runs["runs_signal"] = np.zeros_like(runs["runs_signal"])
     with np.errstate(invalid="ignore"):

@@ -25,8 +25,8 @@ class _Window:
     """Counts of zone points among the last ``m`` charted points (the k-of-m rules).
 
     ``same_side``: Making Data Count's two of three, whose window counts only when all ``m``
-    points lie strictly on the side of its zone points; a qualifying window may flag earlier
-    points than the last, so it reports the window, not the last point.
+    points lie strictly on the side of its zone points. A qualifying window flags its zone
+    points, which may all be earlier than the last point, so it reports the window.
     """
 
     def __init__(self, size: int, k: int, m: int, same_side: bool = False) -> None:
@@ -54,8 +54,7 @@ class _Window:
         if self.same_side:
             up &= self.above.sum(axis=1) == self.m
             down &= self.below.sum(axis=1) == self.m
-            return up, down
-        return hi & up, lo & down
+        return up, down
 
 
 def _first_rule(fired: list[_Flags]) -> _Flags:
