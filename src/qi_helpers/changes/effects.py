@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_EFFECT_KIND",
     "EFFECT_KINDS",
     "SERIAL_CORRELATION_NOTE",
+    "detectable_shift",
     "difference_in_means",
     "difference_in_proportions",
     "effect_direction",
@@ -360,3 +361,41 @@ def periods_to_signal(
     p_sigma = 1 - (1 - q_out) ** n
     ok = np.flatnonzero(1 - (1 - p_run) * (1 - p_sigma) >= power)
     return float(n[ok[0]]) if ok.size else math.nan
+
+
+def detectable_shift(
+    periods: int, *, rules: str = "anhoej", power: float = 0.8, max_shift: float = 6.0
+) -> float:
+    """The smallest shift, in sigma units, a chart signals within ``periods`` with ``power``.
+
+    The inverse of :func:`periods_to_signal` (same closed-form approximation), found by
+    bisection to 0.01 sigma.
+
+    Parameters
+    ----------
+    periods : int
+        Periods after the change.
+    rules : {"anhoej", "ihi", "mdc", "western_electric"}
+        The rule set.
+    power : float
+        The probability of a signal to reach.
+    max_shift : float
+        Give up (return NaN) beyond this shift.
+
+    Returns
+    -------
+    float
+        NaN when even ``max_shift`` is not signalled within ``periods``.
+    """
+
+    def seen(shift: float) -> bool:
+        n = periods_to_signal(shift, rules=rules, power=power, max_periods=periods)
+        return bool(np.isfinite(n))
+
+    if periods < 1 or not seen(max_shift):
+        return math.nan
+    lo, hi = 0.0, max_shift
+    while hi - lo > 0.01:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if seen(mid) else (mid, hi)
+    return hi
