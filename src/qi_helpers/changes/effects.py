@@ -139,7 +139,8 @@ def rate_ratio(
     -----
     Given the ``x0 + x1`` events, the number after the change is binomial with probability
     ``pi = t1 RR / (t0 + t1 RR)``; the Clopper-Pearson interval of ``pi`` (the beta quantiles
-    of ``scipy.stats.binomtest(x1, x0 + x1).proportion_ci(method="exact")``) becomes the interval ``pi / (1 - pi) * t0 / t1`` of the ratio
+    of ``scipy.stats.binomtest(x1, x0 + x1).proportion_ci(method="exact")``) becomes the
+    interval ``pi / (1 - pi) * t0 / t1`` of the ratio
     (Rothman, Greenland & Lash, Modern Epidemiology, 3rd ed. 2008, ch. 14; Breslow & Day,
     Statistical Methods in Cancer Research II, 1987, 2.3). Its coverage is at least the nominal
     level even for rare events (a few falls a week), where the Wald interval on the log scale
