@@ -76,7 +76,8 @@ class Signals:
         (booleans) and ``signal`` (any rule fired in the part).
     series : DataFrame
         One row per facet: ``facet1, facet2, last_x, last_point_type``, ``variation`` (the NHS
-        variation icon of the last point: ``common_cause``, ``improvement_high``,
+        variation icon of the last included point, common cause when its value is missing:
+        ``common_cause``, ``improvement_high``,
         ``improvement_low``, ``concern_high``, ``concern_low``, ``neutral_high``,
         ``neutral_low``) and ``assurance`` (``consistent_pass``, ``consistent_fail``,
         ``inconsistent``, or ``None`` without a target, limits or improvement direction).
@@ -376,7 +377,9 @@ def _series(
             rows.append({**row, "last_x": None, "last_point_type": None, "variation": None,
                          "assurance": None})  # fmt: skip
             continue
-        i = sel[-1]
+        # the latest included row: a missing last value is common cause (Making Data Count,
+        # as NHSRplotthedots 0.2.2 draws the icon of the point with the latest date)
+        i = np.flatnonzero((fid == f) & res["include"].to_numpy(dtype=bool))[-1]
         ptype = pts["point_type"].iloc[i]
         side = pts["direction"].iloc[i]
         kind = {
