@@ -116,7 +116,10 @@ def test_medium_demo_verdicts_find_the_planted_effects():
     ids = sorted(tested)
     results = analyse_demo(tables, ids)
     detected, false_all, false_tested, covered = scorecard(tables, results, "medium")
-    assert detected >= 0.9
+    # Only a special cause makes a verdict (issue 18): three adopters whose falls or HbA1c
+    # testing improved by their intervals alone, without a special cause yet, are "no signal
+    # yet" (31/36 = 86%); they were "improved" by the interval before.
+    assert detected >= 0.85
     assert false_all <= 0.1
     assert false_tested <= 0.1
     assert covered >= 0.9

@@ -45,18 +45,28 @@ def test_welch_interval_matches_scipy():
     assert (lo, hi) == pytest.approx((ref.low, ref.high))
 
 
-def test_rate_ratio_is_the_ratio_of_rates_with_a_log_symmetric_interval():
-    # Rothman, Greenland & Lash (2008): 41 cases in 28,010 person-years vs 15 in 19,017
+def test_rate_ratio_is_the_ratio_of_rates_with_an_exact_conditional_interval():
+    # Rothman, Greenland & Lash (2008): 41 cases in 28,010 person-years vs 15 in 19,017.
+    # Given the 56 cases, those in the second group are binomial with pi = t1 RR / (t0 + t1 RR);
+    # the Clopper-Pearson limits of 41/56 are beta quantiles: Beta(41, 16) at 0.025 and
+    # Beta(42, 15) at 0.975, and RR = pi / (1 - pi) x 19,017 / 28,010.
     rr, lo, hi = rate_ratio(15, 19_017, 41, 28_010)
     assert rr == pytest.approx((41 / 28_010) / (15 / 19_017))
     assert round(rr, 2) == 1.86
-    assert (round(lo, 2), round(hi, 2)) == (1.03, 3.35)
-    assert math.log(hi) - math.log(rr) == pytest.approx(math.log(rr) - math.log(lo))
+    p_lo, p_hi = stats.beta.ppf(0.025, 41, 16), stats.beta.ppf(0.975, 42, 15)
+    scale = 19_017 / 28_010
+    assert lo == pytest.approx(p_lo / (1 - p_lo) * scale, rel=1e-9)
+    assert hi == pytest.approx(p_hi / (1 - p_hi) * scale, rel=1e-9)
+    assert (round(lo, 2), round(hi, 2)) == (1.01, 3.61)  # wider than the Wald 1.03 to 3.35
 
 
-def test_rate_ratio_without_events_on_one_side_stays_finite():
+def test_rate_ratio_without_events_on_one_side_has_an_open_interval():
+    # 0 events before, 5 after: the point estimate stays finite (0.5 added to both counts),
+    # the exact interval's upper limit is infinite and its lower limit that of pi = 5/5
+    # (Clopper-Pearson lower limit 0.025^(1/5) = 0.478, RR = 0.478 / 0.522 = 0.916).
     rr, lo, hi = rate_ratio(0, 100.0, 5, 100.0)
-    assert np.isfinite([rr, lo, hi]).all() and lo < rr < hi
+    assert rr == pytest.approx(11.0) and hi == math.inf
+    assert lo == pytest.approx(0.025 ** (1 / 5) / (1 - 0.025 ** (1 / 5)), rel=1e-9)
 
 
 def test_intervals_cover_the_truth_about_95_percent_of_the_time():
@@ -111,3 +121,33 @@ def test_a_bigger_shift_is_never_slower_to_signal(shift, extra):
     small = periods_to_signal(shift, rules="ihi")
     big = periods_to_signal(shift + extra, rules="ihi")
     assert math.isnan(small) or big <= small
+
+
+def test_rate_ratio_hand_worked_small_counts():
+    # 8 falls in 4 weeks before, 2 in 4 weeks after: RR = 0.25. Given the 10 falls, those after
+    # are binomial(10, pi); Clopper-Pearson for 2/10: Beta(2, 9) at 0.025 = 0.02521 and
+    # Beta(3, 8) at 0.975 = 0.55610, so RR from 0.02521 / 0.97479 = 0.0259 to
+    # 0.55610 / 0.44390 = 1.253 (the Wald interval was 0.053 to 1.18).
+    rr, lo, hi = rate_ratio(8, 4, 2, 4)
+    assert rr == 0.25
+    assert (round(lo, 4), round(hi, 3)) == (0.0259, 1.253)
+    ci = stats.binomtest(2, 10).proportion_ci(method="exact")  # scipy's own exact interval
+    assert lo == pytest.approx(ci.low / (1 - ci.low), rel=1e-9)
+    assert hi == pytest.approx(ci.high / (1 - ci.high), rel=1e-9)
+
+
+@pytest.mark.parametrize("per_period", [1, 2, 4, 10])
+def test_rate_ratio_covers_at_least_94_percent_for_rare_events(per_period):
+    # Falls at 1 to 10 a week: 20 baseline weeks, 10 weeks after a change that cuts them by 40%
+    # (and one that changes nothing). The exact conditional interval must cover the true ratio
+    # at least 94% of the time (Wald on the log scale with +0.5 fell short here).
+    rng = np.random.default_rng(per_period)
+    sims = 1000
+    for true_rr in (0.6, 1.0):
+        e0 = rng.poisson(per_period * 20, sims)
+        e1 = rng.poisson(per_period * true_rr * 10, sims)
+        cover = 0
+        for a, b in zip(e0, e1, strict=True):
+            _, lo, hi = rate_ratio(a, 20, b, 10)
+            cover += bool(lo <= true_rr <= hi)
+        assert cover / sims >= 0.94, (per_period, true_rr, cover / sims)

@@ -195,3 +195,46 @@ def test_an_adoption_log_without_its_columns_says_which_and_what_to_do():
     message = str(caught.value)
     assert message.startswith("adoption: missing column(s) microsystem_id, adopted; found team")
     assert "`columns:` mapping in parameters/project.yaml" in message
+
+
+# ---- one rule with workbook 03 (issue 18, point 10) ---------------------------------------------
+
+
+def _tracked(values: list[float], n_baseline: int, improvement: str, **kwargs) -> pd.Series:
+    series = one_series(np.asarray(values, dtype=float))
+    adoption = pd.DataFrame(
+        {"microsystem_id": ["A"], "change": ["c"],
+         "adopted": [START + pd.Timedelta(weeks=n_baseline)]}
+    )  # fmt: skip
+    measures = MEASURES.assign(improvement=improvement)
+    ids = pd.DataFrame({"change": ["c"], "measure_id": ["wait"]})
+    return sustain(series.iloc[:0], series, measures, adoption, ids, **kwargs).verdicts.iloc[0]
+
+
+# Baseline: 20 weeks alternating 10 and 12: mean 11, moving ranges all 2, sigma 2 / 1.128 = 1.77,
+# limits 11 -+ 5.32 = 5.68 to 16.32. After adoption (higher is better): 17 (beyond the upper
+# limit: one point signalling improvement), then 6, 11.1, 6, 11.1, ... (within the limits,
+# alternating across the centre line: no run, many crossings). The after-adoption mean is
+# (17 + 5 x 6 + 4 x 11.1) / 10 = 9.14, below the baseline's 11. Workbook 03 labels the signal by
+# the side with more signalling points (1 improving, 0 concerning): improved. Labelled by the
+# pooled mean it was "worsened".
+SPLIT = [10.0, 12.0] * 10 + [17.0] + [6.0, 11.1] * 4 + [6.0]
+
+
+def test_tracking_labels_a_signal_as_workbook_03_does():
+    row = _tracked(SPLIT, 20, "up")
+    assert row["after_mean"] < row["baseline_mean"]
+    assert row["verdict"].startswith("improved"), row["reason"]
+    assert "1 point signalling improvement" in row["reason"]
+
+
+# The same baseline, then 7 points rising within the limits and across the mean: 8, 9, 10, 10.5,
+# 11.5, 12.5, 13. Anhøj's rules see no special cause (no point outside, runs of 4 and 3 for 7
+# useful points, whose limit is round(log2(7) + 3) = 6; 1 crossing >= qbinom(0.05, 6, 0.5) = 1);
+# the Making Data Count trend (7 points all increasing) signals improvement.
+RISE = [10.0, 12.0] * 10 + [8.0, 9.0, 10.0, 10.5, 11.5, 12.5, 13.0]
+
+
+def test_tracking_uses_the_analysis_rule_set():
+    assert _tracked(RISE, 20, "up")["verdict"] == "no signal yet"
+    assert _tracked(RISE, 20, "up", rules="mdc")["verdict"].startswith("improved")

@@ -493,9 +493,13 @@ def analyse(
 
     Verdicts: ``improved`` / ``worsened`` when the phase shows a special cause: the side with
     more signalling points wins (ties and runs-only signals go by the side of the phase's mean);
-    ``no signal yet`` when it does not, with ``periods_needed`` from the time to detect
-    (:func:`qi_helpers.changes.effects.periods_to_signal`) of the change seen so far, or of the
-    change that would reach the target when what is seen so far is no improvement; ``too little
+    ``no signal yet`` when it does not, whatever the effect's interval says (the note mentions
+    an interval that excludes no change, as a hint), with ``periods_needed`` the periods still
+    to come from the time to detect (:func:`qi_helpers.changes.verdicts.periods_needed`,
+    simulated with this verdict rule) of the change seen so far, or of the change that would
+    reach the target when what is seen so far is no improvement; when the chart has already had
+    those periods, ``periods_needed`` is NaN and the note says that the change seen so far is
+    too small to detect and what size the chart could show in the periods left; ``too little
     data`` with fewer than ``min_points`` baseline or ``min_after`` later periods. An
     **abandoned** change is judged over the window of its abandoning cycle (``start`` to
     ``end``) against the periods before it: ``no change`` when there is no special cause (the

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qi_helpers.changes.effects import effect_direction, effect_kind, estimate_effect
+from qi_helpers.changes.effects import (
+    detectable_shift,
+    effect_direction,
+    effect_kind,
+    estimate_effect,
+)
 from qi_helpers.changes.series import period_kind, period_start
 from qi_helpers.changes.verdicts import (
     DETECTION_HORIZON,
@@ -218,31 +223,36 @@ def _abandoned_verdict(ctx: MeasureData, found: _Comparison) -> dict[str, Any]:
 
 
 def _unsignalled_verdict(ctx: MeasureData, found: _Comparison) -> dict[str, Any]:
-    """A change without a special cause yet: how long the chart needs, or the interval's say."""
+    """A change without a special cause yet: ``no signal yet``, and what more data could show.
+
+    Only a special cause makes a change ``improved`` or ``worsened``; the effect's interval
+    alone never does, it is only mentioned. ``periods_needed`` is the number of periods still
+    to come before the chart would show the change seen so far (or the change that would reach
+    the target) with 80% probability; when the chart has already had that many, the change seen
+    so far is too small to tell from noise, and the note says what size the chart could still
+    show within the time to detect that is left.
+    """
     ref0, i0, i1 = found.window
+    n_after = i1 - i0
+    sigma = baseline_sigma(found.frozen, i0 - ref0)
     need, what = periods_needed(
-        ctx.series_of(ref0, i0), ctx.chart_type, ctx.measure.multiply,
-        baseline_sigma(found.frozen, i0 - ref0), found.baseline_mean,
-        found.after_mean - found.baseline_mean, ctx.measure.target, ctx.up, ctx.rules,
+        ctx.series_of(ref0, i0), ctx.chart_type, ctx.measure.multiply, sigma,
+        found.baseline_mean, found.after_mean - found.baseline_mean, ctx.measure.target, ctx.up,
+        ctx.rules,
     )  # fmt: skip
     by_interval = _verdict_by_interval(ctx, found.side)
-    if by_interval and not i1 - i0 >= need:
-        better = "better" if by_interval == "improved" else "worse"
-        too_short = (
-            f"about {int(need)} periods"
-            if np.isfinite(need)
-            else f"more than {DETECTION_HORIZON} periods"
-        )
-        return {
-            "verdict": by_interval,
-            "_signal": True,
-            "reason": f"no special cause yet, but the chart is too short for its rules "
-            f"(a change of this size needs {too_short}) and "
-            f"{found.interval(better)}; {found.means}",
-        }
-    left = max(need - (i1 - i0), 1.0) if np.isfinite(need) else math.nan
-    if np.isfinite(left):
+    hint = ""
+    if by_interval:
+        side = "better" if by_interval == "improved" else "worse"
+        hint = f"; {found.interval(side)}, a hint only: without a special cause it is no verdict"
+    left = need - n_after if np.isfinite(need) else math.nan
+    if np.isfinite(left) and left >= 1:
         tail = f"about {int(left)} more periods to see {what}"
+    elif np.isfinite(left):
+        left = math.nan
+        tail = f"{what} is too small to detect: the chart has had the {int(need)} periods it "
+        tail += "needs to show a change of this size 4 times in 5, and has not shown it"
+        tail += _detectable_later(ctx, sigma, n_after)
     elif what:
         tail = f"{what} is too small for this chart to show within {DETECTION_HORIZON} periods"
     else:
@@ -250,8 +260,23 @@ def _unsignalled_verdict(ctx: MeasureData, found: _Comparison) -> dict[str, Any]
     return {
         "verdict": "no signal yet",
         "periods_needed": left,
-        "reason": f"{found.doubt}{found.means}; {tail}",
+        "reason": f"{found.doubt}{found.means}; {tail}{hint}",
     }
+
+
+def _detectable_later(ctx: MeasureData, sigma: float, n_after: int) -> str:
+    """The size of change the chart could show in the periods left of the time to detect."""
+    remaining = DETECTION_HORIZON - n_after
+    if remaining < 1 or not np.isfinite(sigma) or sigma <= 0:
+        return ""
+    size = detectable_shift(remaining, rules=ctx.rules) * sigma
+    if not np.isfinite(size):
+        return ""
+    word = "rise" if ctx.up else "fall"
+    return (
+        f"; in the {remaining} periods left of the {DETECTION_HORIZON} looked ahead it could "
+        f"show a {word} of about {size:.3g} from the baseline"
+    )
 
 
 def judge_change(
@@ -294,7 +319,7 @@ def judge_change(
         out.update(_abandoned_verdict(ctx, found))
     else:
         out.update(_unsignalled_verdict(ctx, found))
-    # A change that counts as a signal by its interval alone says nothing of its baseline.
+    # Without a signal, an unstable baseline weakens whatever the data seem to say.
     if not out["_signal"] and out["baseline_stable"] is False:
         out["reason"] += "; the baseline itself is unstable"
     return out

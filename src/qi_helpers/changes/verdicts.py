@@ -2,20 +2,15 @@
 
 The periods before a change form its baseline: their centre line and limits are frozen and
 extended over the periods after it, and a special cause after the change is the evidence that it
-made a difference (Provost & Murray, The Health Care Data Guide, 2011, ch. 6). The rule set
-(:func:`qi_helpers.spc.rules.signals`) is applied to the later points alone, their runs analysis
-recomputed over them against the frozen centre line (Anhøj & Olesen 2014), so that a run that
-began in the baseline does not count for the change (:func:`signals_after_baseline`,
-:func:`judge_after_baseline`). Without a signal yet, :func:`periods_needed` says how many periods
-a chart needs to show the change (:func:`qi_helpers.spc.detect.periods_to_detect`, else
-:func:`qi_helpers.changes.effects.periods_to_signal`).
-
-Workbook 03 (:func:`qi_helpers.changes.analysis.analyse`) and workbook 04's sustain tracking
-(:func:`qi_helpers.spread.tracking.sustain`, with the ``anhoej`` rules) both find the special
-causes with :func:`signals_after_baseline`. Workbook 03 labels a signal by the side with more
-signalling points (:func:`judge_after_baseline`); the sustain tracking still labels it by the
-side of the pooled after-adoption mean. The two labels can disagree: signals on both sides, or a
-run on one side while the pooled mean moved the other way.
+made a difference (Provost & Murray, The Health Care Data Guide, 2011, ch. 6). The rule itself,
+the later points judged alone and labelled by the side with more signalling points, lives in
+:mod:`qi_helpers.spc.after_baseline` (:func:`signals_after_baseline`,
+:func:`judge_after_baseline`, re-exported here); workbook 03
+(:func:`qi_helpers.changes.analysis.analyse`), workbook 04's sustain tracking
+(:func:`qi_helpers.spread.tracking.sustain`, with the analysis' rule set) and the time to
+detect all use it. Without a signal yet, :func:`periods_needed` says how many periods a chart
+needs to show the change (:func:`qi_helpers.spc.detect.periods_to_detect`, simulated with the
+same rule, else :func:`qi_helpers.changes.effects.periods_to_signal`).
 :data:`VERDICTS` lists the verdicts of workbook 03 and :data:`RESULT_COLUMNS` the columns of its
 verdict table.
 """
@@ -23,7 +18,6 @@ verdict table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,9 +25,13 @@ import pandas as pd
 from qi_helpers.changes.effects import periods_to_signal
 from qi_helpers.errors import QIError
 from qi_helpers.measures import detection_chart
+from qi_helpers.spc.after_baseline import (
+    SignalsAfterBaseline,
+    judge_after_baseline,
+    runs_within,
+    signals_after_baseline,
+)
 from qi_helpers.spc.detect import periods_to_detect
-from qi_helpers.spc.rules import signals
-from qi_helpers.spc.runs import runs_limits
 
 __all__ = [
     "DETECTION_HORIZON",
@@ -106,143 +104,6 @@ NOT_SUSTAINED_RULES = {
 DETECTION_SIMS = 400
 DETECTION_SEED = 0
 DETECTION_HORIZON = 156
-
-
-def runs_within(part: pd.DataFrame) -> pd.DataFrame:
-    """Recompute the runs analysis (Anhøj) over the rows of ``part`` alone.
-
-    Parameters
-    ----------
-    part : DataFrame
-        Rows of a :func:`qi_helpers.spc.qic.qic` result (for instance those after a frozen
-        baseline).
-
-    Returns
-    -------
-    DataFrame
-        A copy of ``part`` as one part, with ``n_useful, longest_run, longest_run_max,
-        n_crossings, n_crossings_min, runs_signal`` computed around its own ``cl`` column.
-    """
-    out = part.copy()
-    y, cl = out["y"].to_numpy(float), out["cl"].to_numpy(float)
-    with np.errstate(invalid="ignore"):
-        side = np.sign(y - cl)
-    useful = side[out["include"].to_numpy(bool) & ~np.isnan(side) & (side != 0)]
-    n = useful.size
-    if n:
-        runs = 1 + int((useful[1:] != useful[:-1]).sum())
-        longest = int(max(len(r) for r in np.split(useful, np.flatnonzero(np.diff(useful)) + 1)))
-        lr_max, cr_min = (float(v) for v in runs_limits(n))
-        signal = longest > lr_max or (runs - 1) < cr_min
-        vals = (n, longest, lr_max, runs - 1, cr_min)
-    else:
-        signal, vals = False, (0, np.nan, np.nan, np.nan, np.nan)
-    out["n_useful"] = vals[0]
-    for name, v in zip(
-        ["longest_run", "longest_run_max", "n_crossings", "n_crossings_min"], vals[1:], strict=True
-    ):
-        out[name] = pd.array([v] * len(out), dtype="Float64").round().astype("Int64")
-    out["runs_signal"] = signal
-    out["part"] = 1
-    return out
-
-
-@dataclass(frozen=True)
-class SignalsAfterBaseline:
-    """The special causes in the rows of a frozen chart after its baseline.
-
-    Attributes
-    ----------
-    tail : DataFrame
-        The rows after the baseline, their runs analysis recomputed (:func:`runs_within`).
-    parts : DataFrame
-        The one-row part summary of :func:`qi_helpers.spc.rules.signals` over ``tail`` (the
-        number of points each point rule flags, and each part rule).
-    improving, concerning : int
-        Points that signal improvement, and concern.
-    part_rules : list of str
-        The part-level rules that fired (for ``anhoej``: ``few_crossings``, ``runs_signal``).
-    """
-
-    tail: pd.DataFrame
-    parts: pd.DataFrame
-    improving: int
-    concerning: int
-    part_rules: list[str]
-
-    @property
-    def any(self) -> bool:
-        """Whether any rule fired after the baseline."""
-        return bool(self.improving or self.concerning or self.part_rules)
-
-
-def signals_after_baseline(
-    frozen: pd.DataFrame, n_ref: int, rules: str, improvement: str
-) -> SignalsAfterBaseline:
-    """Apply a rule set to the rows after ``n_ref`` of a frozen chart, alone.
-
-    Parameters
-    ----------
-    frozen : DataFrame
-        A :func:`qi_helpers.spc.qic.qic` result with ``freeze=n_ref``.
-    n_ref : int
-        The baseline rows (the first ``n_ref``).
-    rules : {"anhoej", "ihi", "mdc", "western_electric"}
-        The rule set (:func:`qi_helpers.spc.rules.signals`).
-    improvement : {"up", "down"}
-        Which direction is better.
-
-    Returns
-    -------
-    SignalsAfterBaseline
-    """
-    tail = runs_within(frozen.iloc[n_ref:])
-    sig = signals(tail, rules=rules, improvement=improvement)
-    good = int((sig.points["point_type"] == "special_cause_improvement").sum())
-    bad = int((sig.points["point_type"] == "special_cause_concern").sum())
-    part_rules = [c for c in sig.parts.columns if sig.parts[c].dtype == bool and c != "signal"]
-    part_hit = [c for c in part_rules if bool(sig.parts[c].iloc[0])]
-    return SignalsAfterBaseline(tail, sig.parts, good, bad, part_hit)
-
-
-def judge_after_baseline(
-    frozen: pd.DataFrame, n_ref: int, rules: str, improvement: str
-) -> tuple[str | None, str, bool]:
-    """Signals in the rows after ``n_ref`` of a frozen chart: (label, why, any signal).
-
-    Parameters
-    ----------
-    frozen, n_ref, rules, improvement
-        As :func:`signals_after_baseline`.
-
-    Returns
-    -------
-    label : {"improved", "worsened"} or None
-        The side with more signalling points; on a tie (or a runs-only signal), the side of
-        the later points' mean. None without a signal.
-    why : str
-        The signals in words (``"no special cause"`` without one).
-    signal : bool
-        Whether any rule fired.
-    """
-    found = signals_after_baseline(frozen, n_ref, rules, improvement)
-    tail, good, bad, part_hit = found.tail, found.improving, found.concerning, found.part_rules
-    if not found.any:
-        return None, "no special cause", False
-    side = float(np.nanmean(tail["y"]) - np.nanmean(tail["cl"]))
-    better_side = side > 0 if improvement == "up" else side < 0
-    if good != bad:
-        label = "improved" if good > bad else "worsened"
-    else:
-        label = "improved" if better_side else "worsened"
-    bits = []
-    if good:
-        bits.append(f"{good} point{'s' * (good > 1)} signalling improvement")
-    if bad:
-        bits.append(f"{bad} point{'s' * (bad > 1)} signalling concern")
-    if part_hit:
-        bits.append("a shift in the runs analysis (" + ", ".join(part_hit) + ")")
-    return label, " and ".join(bits), True
 
 
 def phase_level(data: pd.DataFrame, y: str, n: str | None, chart: str, multiply: float) -> float:

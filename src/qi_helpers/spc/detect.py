@@ -10,9 +10,10 @@ after 1, 2, ... periods.
 
 The simulation runs over all simulated series at once, one period at a time, carrying the state
 of every rule (current run, trend, window of zone points, crossings) forward
-(:class:`qi_helpers.spc.sequential.RuleState`), so it reproduces ``qic(freeze=...)`` followed by
-``signals(...)`` on every truncated series without charting them one by one
-(``tests/spc/test_detection.py`` checks that, series by series, against the brute force).
+(:class:`qi_helpers.spc.sequential.RuleState`), so it reproduces the verdict rule
+(:func:`qi_helpers.spc.after_baseline.signals_after_baseline` on ``qic(freeze=...)``) on every
+truncated series without charting them one by one (``tests/spc/test_detection.py`` checks that,
+series by series, against the brute force).
 """
 
 from __future__ import annotations
@@ -247,6 +248,8 @@ def _first_detection(
             point_signal |= up | down
             if j == B - 1:
                 stable = ~(point_signal | state.part | state.long_run())
+                # the verdict's rule: the points after the change are judged alone
+                state = RuleState.start(S, rules, T - B)
             continue
         up |= long_up
         down |= long_down
@@ -428,11 +431,13 @@ def periods_to_detect(
     ``horizon`` periods at the changed level. Its chart has centre line and limits frozen at the
     baseline (``qic(freeze=B)``), estimated from the simulated baseline itself, so the
     uncertainty of the limits is part of the answer. The change counts as detected at period t
-    when the chart of the baseline and the first t periods after the change has
+    by the rule of a verdict (:func:`qi_helpers.spc.after_baseline.signals_after_baseline`):
+    the first t periods after the change, judged alone against the frozen limits (every rule,
+    the runs analysis included, starts afresh at the change, so a run that began in the
+    baseline does not count), have
 
-    - a point after the change flagged by a point rule of the set in the direction of the change
-      (beyond a limit, in a long run or shift, in a trend, or in a k-of-m zone window on that
-      side), or
+    - a point flagged by a point rule of the set in the direction of the change (beyond a
+      limit, in a long run or shift, in a trend, or in a k-of-m zone window on that side), or
     - a part rule without a direction firing (Anhøj: too few crossings of the centre line; IHI:
       too few or too many runs).
 

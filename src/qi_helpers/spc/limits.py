@@ -341,6 +341,7 @@ def frozen_limits(y: np.ndarray, n: np.ndarray, baseline: int, chart: str) -> di
     if chart == "i":
         base = y[:, :baseline]
         cl = base.mean(axis=1)
+        cl = cl + (base - cl[:, None]).mean(axis=1)  # two-pass, as Points.gmean
         sigma = np.broadcast_to(_screened_sigma_rows(base)[:, None], y.shape)
         cl2 = np.broadcast_to(cl[:, None], y.shape)
         return {

@@ -8,12 +8,13 @@ are computed from, with the group-wise arithmetic over all facets and parts at o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["AGG_FUNS", "Points", "aggregate", "number_points"]
+__all__ = ["AGG_FUNS", "Points", "aggregate", "group_fsum", "number_points"]
 
 #: ``agg_fun`` names (R's and pandas') -> pandas groupby aggregation.
 AGG_FUNS: dict[str, str] = {
@@ -76,18 +77,33 @@ class Points:
         )
 
     def gsum(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Sum of ``v`` over ``mask`` per group, NaN values skipped."""
+        """Sum of ``v`` over ``mask`` per group, NaN values skipped, correctly rounded.
+
+        Each group's sum is :func:`math.fsum` of its values (groups are contiguous blocks), so
+        that a centre line does not depend on the order of the values (see :meth:`gmean`).
+        """
         ok = mask & ~np.isnan(v)
-        return np.bincount(self.gid[ok], weights=v[ok], minlength=self.ngroups)
+        return group_fsum(v[ok], self.gid[ok], self.ngroups)
 
     def gcount(self, mask: np.ndarray) -> np.ndarray:
         return np.bincount(self.gid[mask], minlength=self.ngroups).astype(float)
 
     def gmean(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Mean of the non-missing ``v`` over ``mask`` per group (NaN for an empty group)."""
+        """Mean of the non-missing ``v`` over ``mask`` per group (NaN for an empty group).
+
+        An accurate two-pass mean, as R's ``mean()`` (which sums in extended precision and adds
+        the mean of the residuals): the correctly rounded sum (:func:`math.fsum`) over the count,
+        then corrected by the mean of the residuals. A plain left-to-right sum can put the mean
+        one unit in the last place off (5.000000000000001 for values whose mean is exactly 5),
+        and then points equal to the mean fall on one side of it, joining runs and changing the
+        number of useful observations.
+        """
         ok = mask & ~np.isnan(v)
+        cnt = self.gcount(ok)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.gsum(v, ok) / self.gcount(ok)
+            m = self.gsum(v, ok) / cnt
+            resid = np.where(ok, v - m[self.gid], 0.0)
+            return m + group_fsum(resid[ok], self.gid[ok], self.ngroups) / cnt
 
     def gmedian(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
         vals = pd.Series(np.where(mask, v, np.nan))
@@ -130,6 +146,18 @@ class Points:
         if self.cl is not None:
             return np.full(self.gid.shape, float(self.cl))
         return self.expand(per_group)
+
+
+def group_fsum(v: np.ndarray, gid: np.ndarray, ngroups: int) -> np.ndarray:
+    """Correctly rounded sum (:func:`math.fsum`) of ``v`` per group; ``gid`` never decreases."""
+    out = np.zeros(ngroups)
+    if v.size == 0:
+        return out
+    cuts = np.flatnonzero(np.diff(gid)) + 1
+    starts = np.r_[0, cuts]
+    for g, chunk in zip(gid[starts], np.split(v, cuts), strict=True):
+        out[g] = math.fsum(chunk.tolist())
+    return out
 
 
 def number_points(

@@ -131,7 +131,8 @@ def qic(
           its upper critical value; ``n_crossings``, ``n_crossings_min``: crossings of the
           centre line and the lower critical value (all nullable integers, NA when the part has
           no useful observations);
-        - ``runs_signal``: the runs analysis signals a shift (non-random variation);
+        - ``runs_signal``: the runs analysis signals a shift (non-random variation); always
+          False on an MR chart, whose moving ranges are autocorrelated (as qicharts2);
         - ``sigma_signal``: the point is outside the 3-sigma limits.
 
         ``result.attrs["qic"]`` records the call (chart, method, multiply, column names).
@@ -152,6 +153,9 @@ def qic(
 
     Centre lines and limits (sigma per point, limits cl +- 3 sigma, 95% limits cl +- 2 sigma;
     Montgomery 2009; Provost & Murray 2011):
+
+    Every mean of a centre line is accurate (a correctly rounded sum and a correction pass,
+    as R's ``mean()``), so points equal to the mean lie on the centre line.
 
     - run: cl = median(y); i: cl = mean(y), sigma = mean moving range / 1.128;
     - mr: cl = mean moving range, ucl = 3.267 cl; t: I chart of y^(1/3.6), back-transformed;
@@ -207,7 +211,7 @@ def qic(
             **{name: limits[name] * multiply for name in ("ucl", "ucl_95", "lcl", "lcl_95")},
         }
     )
-    _add_signals(res, p, yplot, clv, limits, include, method)
+    _add_signals(res, p, yplot, clv, limits, include, method, chart)
     res.attrs["qic"] = {
         "chart": chart,
         "method": method,
@@ -277,9 +281,16 @@ def _add_signals(
     limits: dict[str, np.ndarray],
     include: np.ndarray,
     method: str,
+    chart: str,
 ) -> None:
-    """Add the runs analysis of every part and the points outside the 3-sigma limits."""
-    runs = runs_analysis(p, yplot, clv, include, method)
+    """Add the runs analysis of every part and the points outside the 3-sigma limits.
+
+    An MR chart reports its runs figures but never signals on them (moving ranges are
+    autocorrelated; qicharts2 does the same).
+    """
+    runs = runs_analysis(p.gid, p.ngroups, yplot, clv, include, method)
+    if chart == "mr":
+        runs["runs_signal"] = np.zeros_like(runs["runs_signal"])
     with np.errstate(invalid="ignore"):
         sigma = (yplot > limits["ucl"]) | (yplot < limits["lcl"])
     gid = p.gid

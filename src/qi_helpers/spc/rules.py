@@ -14,6 +14,15 @@ import numpy as np
 import pandas as pd
 
 from qi_helpers.errors import SPCError
+from qi_helpers.spc.patterns import (
+    astronomical,
+    group_ids,
+    k_of_m,
+    run_lengths,
+    side_runs,
+    trend,
+    two_of_three_mdc,
+)
 
 __all__ = ["POINT_TYPES", "RULE_SETS", "Signals", "ihi_run_bounds", "point_types", "signals"]
 
@@ -67,7 +76,8 @@ class Signals:
         (booleans) and ``signal`` (any rule fired in the part).
     series : DataFrame
         One row per facet: ``facet1, facet2, last_x, last_point_type``, ``variation`` (the NHS
-        variation icon of the last point: ``common_cause``, ``improvement_high``,
+        variation icon of the last included point, common cause when its value is missing:
+        ``common_cause``, ``improvement_high``,
         ``improvement_low``, ``concern_high``, ``concern_low``, ``neutral_high``,
         ``neutral_low``) and ``assurance`` (``consistent_pass``, ``consistent_fail``,
         ``inconsistent``, or ``None`` without a target, limits or improvement direction).
@@ -78,120 +88,6 @@ class Signals:
     points: pd.DataFrame
     parts: pd.DataFrame
     series: pd.DataFrame
-
-
-def _group_ids(*cols: pd.Series) -> np.ndarray:
-    """Consecutive-block ids: a new block starts where any of the columns changes."""
-    n = len(cols[0])
-    change = np.zeros(n, dtype=bool)
-    if n:
-        change[0] = True
-    for c in cols:
-        v = c.astype(str).to_numpy()
-        change[1:] |= v[1:] != v[:-1]
-    return np.cumsum(change) - 1
-
-
-def _run_lengths(key: np.ndarray, grp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Length of the run each element belongs to (runs break where key or group changes)."""
-    if key.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    new = np.r_[True, (key[1:] != key[:-1]) | (grp[1:] != grp[:-1])]
-    rid = np.cumsum(new) - 1
-    return np.bincount(rid)[rid], rid
-
-
-def _side_runs(
-    y: np.ndarray, cl: np.ndarray, ok: np.ndarray, gid: np.ndarray, k: int, skip_ties: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points in runs of ``k`` or more on one side of the centre line.
-
-    ``skip_ties``: points on the line neither count nor break the run (Perla 2011; Anhøj 2014);
-    otherwise they break it (Western Electric; Making Data Count).
-    """
-    with np.errstate(invalid="ignore"):
-        side = np.sign(y - cl)
-    use = ok & ~np.isnan(side) & ((side != 0) if skip_ties else True)
-    idx = np.flatnonzero(use)
-    lens, _ = _run_lengths(side[idx], gid[idx])
-    flag = np.zeros(y.shape, dtype=bool)
-    hit = idx[(lens >= k) & (side[idx] != 0)]
-    flag[hit] = True
-    return flag, np.where(flag, side, 0)
-
-
-def _trend(
-    y: np.ndarray, ok: np.ndarray, gid: np.ndarray, k: int, skip_ties: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points in ``k`` or more consecutive points all increasing or all decreasing.
-
-    ``skip_ties``: a point equal to the one before is ignored (Perla 2011); otherwise a tie ends
-    the trend (Making Data Count).
-    """
-    idx = np.flatnonzero(ok & ~np.isnan(y))
-    v, g = y[idx], gid[idx]
-    if skip_ties and idx.size:
-        keep = np.r_[True, (v[1:] != v[:-1]) | (g[1:] != g[:-1])]
-        idx, v, g = idx[keep], v[keep], g[keep]
-    flag = np.zeros(y.shape, dtype=bool)
-    dirs = np.zeros(y.shape)
-    if idx.size < 2:
-        return flag, dirs
-    d = np.r_[0.0, np.where(g[1:] == g[:-1], np.sign(np.diff(v)), 0.0)]
-    lens, _ = _run_lengths(d, g)
-    long_ = (d != 0) & (lens >= k - 1)  # a trend of k points is k - 1 steps the same way
-    end = long_  # the point a qualifying step arrives at
-    start = np.r_[long_[1:], False]  # the point a qualifying step leaves
-    hit = end | start
-    flag[idx[hit]] = True
-    step_dir = np.where(end, d, np.r_[d[1:], 0.0])
-    dirs[idx[hit]] = step_dir[hit]
-    return flag, dirs
-
-
-def _k_of_m(beyond: np.ndarray, ok: np.ndarray, gid: np.ndarray, k: int, m: int) -> np.ndarray:
-    """Points beyond a zone that lie in a window of ``m`` consecutive points with ``k`` beyond."""
-    idx = np.flatnonzero(ok)
-    b, g = beyond[idx].astype(np.int64), gid[idx]
-    flag = np.zeros(beyond.shape, dtype=bool)
-    if idx.size < k:
-        return flag
-    cs = np.r_[0, np.cumsum(b)]
-    pos = np.arange(idx.size)
-    lo = pos - m + 1
-    inside = (lo >= 0) & (g[np.maximum(lo, 0)] == g)
-    count = cs[pos + 1] - cs[np.maximum(lo, 0)]
-    qual = inside & (count >= k)  # windows ending at pos
-    hit = np.zeros(idx.size, dtype=bool)
-    for j in range(m):  # a point belongs to the windows ending 0..m-1 places after it
-        hit[: idx.size - j] |= qual[j:]
-    flag[idx[hit & (b == 1)]] = True
-    return flag
-
-
-def _astronomical(
-    y: np.ndarray, cl: np.ndarray, ucl: np.ndarray, lcl: np.ndarray, ok: np.ndarray, gid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Outside the control limits; on a run chart outside median +- 2.66 x mean moving range."""
-    ucl, lcl = ucl.copy(), lcl.copy()
-    nolim = np.isnan(ucl) & np.isnan(lcl)
-    if nolim.any():
-        idx = np.flatnonzero(ok & ~np.isnan(y))
-        g = gid[idx]
-        mr = np.abs(np.diff(y[idx]))
-        same = g[1:] == g[:-1]
-        ng = int(gid.max()) + 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            amr = np.bincount(g[1:][same], weights=mr[same], minlength=ng) / np.bincount(
-                g[1:][same], minlength=ng
-            )
-        half = 2.66 * amr[gid]
-        ucl = np.where(nolim, cl + half, ucl)
-        lcl = np.where(nolim, cl - half, lcl)
-    with np.errstate(invalid="ignore"):
-        hi = ok & (y > ucl)
-        lo = ok & (y < lcl)
-    return hi | lo, np.where(hi, 1.0, np.where(lo, -1.0, 0.0))
 
 
 def ihi_run_bounds(n_useful: np.ndarray, above: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +164,7 @@ def _point_rules(
     outside = (above3 | below3, np.where(above3, 1.0, np.where(below3, -1.0, 0.0)))
 
     def pair(k: int, m: int, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fh, fl = _k_of_m(hi, ok, gid, k, m), _k_of_m(lo, ok, gid, k, m)
+        fh, fl = k_of_m(hi, ok, gid, k, m), k_of_m(lo, ok, gid, k, m)
         return fh | fl, np.where(fh, 1.0, np.where(fl, -1.0, 0.0))
 
     point: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -281,37 +177,46 @@ def _point_rules(
             side = np.sign(y - cl)
         use = ok & (side != 0)
         idx = np.flatnonzero(use)
-        lens, _ = _run_lengths(side[idx], gid[idx])
+        lens, _ = run_lengths(side[idx], gid[idx])
         flag = np.zeros(len(y), dtype=bool)
         flag[idx[lens > lr_max[idx]]] = True
+        # Moving ranges are autocorrelated: qicharts2 reports the runs figures of an MR chart
+        # but never signals on them, and neither do its runs rules here.
+        runs_apply = res.attrs.get("qic", {}).get("chart") != "mr"
+        flag &= runs_apply
         point["sigma"] = outside
         point["long_run"] = (flag, np.where(flag, side, 0.0))
         ncr = res["n_crossings"].to_numpy(dtype=float, na_value=np.nan)
         ncr_min = res["n_crossings_min"].to_numpy(dtype=float, na_value=np.nan)
         with np.errstate(invalid="ignore"):
-            part["few_crossings"] = ncr < ncr_min
+            part["few_crossings"] = (ncr < ncr_min) & runs_apply
         part["runs_signal"] = res["runs_signal"].to_numpy(dtype=bool)
     elif rules == "ihi":
         # Perla, Provost & Murray 2011: shift of 6+ on one side of the median (points on the
         # median skipped), trend of 5+ (like values skipped), runs table, astronomical point.
-        point["shift"] = _side_runs(y, cl, ok, gid, 6, skip_ties=True)
-        point["trend"] = _trend(y, ok, gid, 5, skip_ties=True)
-        point["astronomical"] = _astronomical(y, cl, ucl, lcl, ok, gid)
+        point["shift"] = side_runs(y, cl, ok, gid, 6, skip_ties=True)
+        point["trend"] = trend(y, ok, gid, 5, skip_ties=True)
+        point["astronomical"] = astronomical(y, cl, ucl, lcl, ok, gid)
         part.update(_ihi_runs(y, cl, ok, gid))
     elif rules == "mdc":
-        # NHS England Making Data Count (2019), as in NHSRplotthedots: a point outside the
-        # limits, 7 points in a row on one side of the mean, 7 points in a row all increasing or
-        # all decreasing, 2 of 3 points beyond 2 sigma on the same side.
+        # NHS England Making Data Count (2019), as in NHSRplotthedots 0.2.2, in its order of
+        # precedence: a point outside the limits, 7 points in a row all increasing or all
+        # decreasing, 2 of 3 points in a row in the near zone (2 to 3 sigma) with all 3 on the
+        # same side of the mean, 7 points in a row on one side of the mean.
+        # A missing value breaks a trend, a shift and a two of three.
+        rows = res["include"].to_numpy(dtype=bool)
         point["outside_limits"] = outside
-        point["shift"] = _side_runs(y, cl, ok, gid, 7, skip_ties=False)
-        point["trend"] = _trend(y, ok, gid, 7, skip_ties=False)
-        point["two_of_three"] = pair(2, 3, above2, below2)
+        point["trend"] = trend(y, rows, gid, 7, skip_ties=False, missing_breaks=True)
+        point["two_of_three"] = two_of_three_mdc(
+            y, cl, rows, gid, (above2, below2), (above3, below3)
+        )
+        point["shift"] = side_runs(y, cl, rows, gid, 7, skip_ties=False, missing_breaks=True)
     elif rules == "western_electric":
         # Western Electric Statistical Quality Control Handbook (1956); Montgomery 2009, 5.3.6.
         point["beyond_3sigma"] = outside
         point["two_of_three_2sigma"] = pair(2, 3, above2, below2)
         point["four_of_five_1sigma"] = pair(4, 5, above1, below1)
-        point["eight_one_side"] = _side_runs(y, cl, ok, gid, 8, skip_ties=False)
+        point["eight_one_side"] = side_runs(y, cl, ok, gid, 8, skip_ties=False)
     return point, part
 
 
@@ -365,10 +270,10 @@ def signals(
           limits; on a run chart, outside median +- 2.66 x the average moving range, an
           operational stand-in for "obviously different"); part rules ``too_few_runs`` and
           ``too_many_runs`` from Perla's Table 1;
-        - ``mdc`` (NHS England, Making Data Count 2019): ``outside_limits``, ``shift`` (7 in a
-          row on one side of the mean), ``trend`` (7 in a row all increasing or all
-          decreasing; a tie ends it), ``two_of_three`` (2 of 3 in a row beyond 2 sigma on the
-          same side);
+        - ``mdc`` (NHS England, Making Data Count 2019, as NHSRplotthedots 0.2.2):
+          ``outside_limits``, ``trend`` (7 in a row all increasing or all decreasing; a tie
+          ends it), ``two_of_three`` (2 of 3 in a row between 2 and 3 sigma, all 3 on the same
+          side of the mean), ``shift`` (7 in a row on one side of the mean);
         - ``western_electric`` (1956; Montgomery 2009, 5.3.6): ``beyond_3sigma``,
           ``two_of_three_2sigma``, ``four_of_five_1sigma`` and ``eight_one_side``. Sigma is
           ``ucl - ucl_95``; the lower zones use the (possibly truncated) lower limits.
@@ -389,13 +294,27 @@ def signals(
     -----
     A point's direction is ``high`` or ``low`` from the rules that flag it (the side of the
     centre line, or the direction of a trend); when they disagree, the side of the centre line.
+    ``mdc`` follows NHSRplotthedots 0.2.2 instead: the first rule that flags a point, in the
+    order outside limits, trend, two of three, shift, gives its direction (a rising trend below
+    the mean is rising). A trend point takes the direction of the step after it when the next
+    point is also in a trend, else of the step before it, so a peak shared by a rise and a fall
+    is falling and a shared trough rising.
+
+    ``mdc``'s two of three counts only the near zone, beyond 2 sigma and inside the limits (a
+    point beyond a limit is left to ``outside_limits``), and needs all three points strictly on
+    the same side of the mean; only the near-zone points are flagged. Its shift needs 7 points
+    strictly on one side: a point on the mean (computed as an accurate mean, see
+    :func:`qi_helpers.spc.qic.qic`) or a missing value breaks the run.
+
+    On an MR chart (``qic(chart="mr")``) the Anhøj rules ``long_run`` and ``few_crossings`` never
+    fire: moving ranges are autocorrelated, and qicharts2 never sets their runs signal.
     Assurance (Making Data Count): with improvement up, ``consistent_pass`` when the lower
     limit of the last point is above the target, ``consistent_fail`` when the upper limit is
     below it, else ``inconsistent``; mirrored for improvement down.
     """
     _check(result, rules, improvement)
     res = result
-    gid = _group_ids(res["facet1"], res["facet2"], res["part"])
+    gid = group_ids(res["facet1"], res["facet2"], res["part"])
     point, part = _point_rules(res, rules, gid)
     n = len(res)
     y = res["y"].to_numpy(dtype=float)
@@ -410,6 +329,11 @@ def signals(
     with np.errstate(invalid="ignore"):
         side = np.nan_to_num(np.sign(y - cl))
     direction = np.where(up & ~down, 1.0, np.where(down & ~up, -1.0, side))
+    if rules == "mdc":  # the first rule that flags a point gives its direction
+        first_dir = np.zeros(n)
+        for flag, d in reversed(list(point.values())):
+            first_dir = np.where(flag, d, first_dir)
+        direction = first_dir
     direction = np.where(signal, direction, 0.0)
     pts = res[["x", "facet1", "facet2", "part", "y", "cl"]].copy()
     for name, (flag, _) in point.items():
@@ -443,7 +367,7 @@ def _series(
     improvement: str | None,
     target: float | None,
 ) -> pd.DataFrame:
-    fid = _group_ids(res["facet1"], res["facet2"])
+    fid = group_ids(res["facet1"], res["facet2"])
     rows = []
     for f in np.unique(fid):
         sel = np.flatnonzero((fid == f) & ok)
@@ -453,7 +377,9 @@ def _series(
             rows.append({**row, "last_x": None, "last_point_type": None, "variation": None,
                          "assurance": None})  # fmt: skip
             continue
-        i = sel[-1]
+        # the latest included row: a missing last value is common cause (Making Data Count,
+        # as NHSRplotthedots 0.2.2 draws the icon of the point with the latest date)
+        i = np.flatnonzero((fid == f) & res["include"].to_numpy(dtype=bool))[-1]
         ptype = pts["point_type"].iloc[i]
         side = pts["direction"].iloc[i]
         kind = {

@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from qi_helpers.spc.points import Points
-
 __all__ = ["RUNS_METHODS", "box_signal", "runs_analysis", "runs_limits"]
 
 #: Runs analysis rules of :func:`runs_analysis` (and :func:`qi_helpers.spc.qic.qic`'s ``method``).
@@ -103,16 +101,26 @@ def runs_limits(n_useful: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def runs_analysis(
-    p: Points, y: np.ndarray, cl: np.ndarray, include: np.ndarray, method: str
+    gid: np.ndarray,
+    ngroups: int,
+    y: np.ndarray,
+    cl: np.ndarray,
+    include: np.ndarray,
+    method: str,
 ) -> dict[str, np.ndarray]:
-    """Per-group runs statistics, vectorised over all groups."""
-    G = p.ngroups
+    """Per-group runs statistics, vectorised over all groups.
+
+    ``gid`` numbers the groups (facets and parts) 0..ngroups-1, each a contiguous block.
+    Returns ``n_obs, n_useful, runs_signal, longest_run, longest_run_max, n_crossings,
+    n_crossings_min`` per group (NaN statistics and no signal without useful observations).
+    """
+    G = ngroups
     with np.errstate(invalid="ignore"):
         s = np.sign(y - cl)
     useful = include & (s != 0) & ~np.isnan(s)
     idx = np.flatnonzero(useful)
-    su, gu = s[idx], p.gid[idx]
-    n_obs = np.bincount(p.gid[include], minlength=G)
+    su, gu = s[idx], gid[idx]
+    n_obs = np.bincount(gid[include], minlength=G)
     n_useful = np.bincount(gu, minlength=G)
     longest = np.zeros(G)
     n_runs = np.zeros(G)

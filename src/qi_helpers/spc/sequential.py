@@ -22,24 +22,50 @@ _Flags = tuple[np.ndarray, np.ndarray]  # (up, down): a rule fired above / below
 
 
 class _Window:
-    """Counts of zone points among the last ``m`` charted points (the k-of-m rules)."""
+    """Counts of zone points among the last ``m`` charted points (the k-of-m rules).
 
-    def __init__(self, size: int, k: int, m: int) -> None:
-        self.k, self.m = k, m
+    ``same_side``: Making Data Count's two of three, whose window counts only when all ``m``
+    points lie strictly on the side of its zone points. A qualifying window flags its zone
+    points, which may all be earlier than the last point, so it reports the window.
+    """
+
+    def __init__(self, size: int, k: int, m: int, same_side: bool = False) -> None:
+        self.k, self.m, self.same_side = k, m, same_side
         self.hi = np.zeros((size, m), dtype=np.int8)
         self.lo = np.zeros((size, m), dtype=np.int8)
+        self.above = np.zeros((size, m), dtype=np.int8)
+        self.below = np.zeros((size, m), dtype=np.int8)
         self.count = 0
 
-    def push(self, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Add one point; flags (up, down): the point is in the zone and its window qualifies."""
+    def push(
+        self, hi: np.ndarray, lo: np.ndarray, side: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add one point; flags (up, down): a point of the window is flagged on that side."""
         slot = self.count % self.m
         self.hi[:, slot] = hi
         self.lo[:, slot] = lo
+        self.above[:, slot] = side > 0
+        self.below[:, slot] = side < 0
         self.count += 1
         if self.count < self.m:
             false = np.zeros(hi.shape, dtype=bool)
             return false, false
-        return hi & (self.hi.sum(axis=1) >= self.k), lo & (self.lo.sum(axis=1) >= self.k)
+        up, down = self.hi.sum(axis=1) >= self.k, self.lo.sum(axis=1) >= self.k
+        if self.same_side:
+            up &= self.above.sum(axis=1) == self.m
+            down &= self.below.sum(axis=1) == self.m
+        return up, down
+
+
+def _first_rule(fired: list[_Flags]) -> _Flags:
+    """The direction of the first rule that flags a point (Making Data Count's precedence)."""
+    up, down = np.zeros(fired[0][0].shape, bool), np.zeros(fired[0][0].shape, bool)
+    taken = np.zeros(up.shape, bool)
+    for hi, lo in fired:
+        up |= hi & ~taken
+        down |= lo & ~taken
+        taken |= hi | lo
+    return up, down
 
 
 @dataclass
@@ -117,7 +143,7 @@ class RuleState:
         lr_max, cr_min = runs_limits(n)
         windows: list[tuple[_Window, str]] = []
         if rules == "mdc":
-            windows = [(_Window(size, 2, 3), "2")]
+            windows = [(_Window(size, 2, 3, same_side=True), "near")]
         elif rules == "western_electric":
             windows = [(_Window(size, 2, 3), "2"), (_Window(size, 4, 5), "1")]
         return cls(rules, size, lr_max, cr_min, windows)
@@ -146,6 +172,10 @@ class RuleState:
         long_up, long_down = _zeros(self.size, bool), _zeros(self.size, bool)
         charted = ~np.isnan(yj)
         if not charted.any():
+            if self.rules == "mdc":  # a missing value breaks shifts, trends and windows
+                self.tb_len, self.tb_side = _zeros(self.size), np.full(self.size, np.nan)
+                self.last = np.full(self.size, np.nan)
+                self.windows[0][0].push(up, down, np.full(self.size, np.nan))
             return up, down, long_up, long_down
         z = _Zones.of(yj, lim, j)
         fired = [(z.hi3 & charted, z.lo3 & charted)]
@@ -161,14 +191,37 @@ class RuleState:
             fired.append(_by_side(self._charted_runs(charted, z.side), z.side))
         if self._trend_k is not None:
             fired.append(self._trend(yj, charted))
+        if self.rules == "mdc":
+            return (*self._mdc(fired, z, charted), long_up, long_down)
         if charted.all():  # k-of-m windows run over charted points
+            zones = {
+                "2": (z.hi2, z.lo2),
+                "near": (z.hi2 & ~z.hi3, z.lo2 & ~z.lo3),  # inside the limits (Making Data Count)
+                "1": (z.hi1, z.lo1),
+            }
             for window, zone in self.windows:
-                fired.append(window.push(*((z.hi2, z.lo2) if zone == "2" else (z.hi1, z.lo1))))
+                fired.append(window.push(*zones[zone], z.side))
         for hi, lo in fired:
             up |= hi
             down |= lo
         self._part_rules()
         return up, down, long_up, long_down
+
+    def _mdc(self, fired: list[_Flags], z: _Zones, charted: np.ndarray) -> _Flags:
+        """Making Data Count: the last point takes the direction of its first rule.
+
+        The order is outside the limits, trend, two of three, shift; a two of three may also
+        flag the earlier points of its window (a missing value breaks the window).
+        """
+        outside, shift, trend = fired
+        window = self.windows[0][0]
+        near_hi, near_lo = z.hi2 & ~z.hi3 & charted, z.lo2 & ~z.lo3 & charted
+        win_up, win_down = window.push(near_hi, near_lo, np.where(charted, z.side, np.nan))
+        now_up, now_down = _first_rule(
+            [outside, trend, (win_up & near_hi, win_down & near_lo), shift]
+        )
+        self._part_rules()
+        return now_up | (win_up & ~near_hi), now_down | (win_down & ~near_lo)
 
     def _useful_runs(self, charted: np.ndarray, side: np.ndarray) -> np.ndarray:
         """Runs of useful points (not on the centre line), ties skipped: Anhøj and IHI."""
@@ -186,8 +239,11 @@ class RuleState:
     def _charted_runs(self, charted: np.ndarray, side: np.ndarray) -> np.ndarray:
         """Points in a shift: runs of charted points, a point on the centre line breaking them."""
         same = charted & (side == self.tb_side)
-        self.tb_len = np.where(same, self.tb_len + 1, np.where(charted, 1, self.tb_len))
-        self.tb_side = np.where(charted, side, self.tb_side)
+        breaks = self.rules == "mdc"  # Making Data Count: a missing value breaks the run
+        self.tb_len = np.where(
+            same, self.tb_len + 1, np.where(charted, 1, 0 if breaks else self.tb_len)
+        )
+        self.tb_side = np.where(charted | breaks, side, self.tb_side)
         return charted & (side != 0) & (self.tb_len >= self._side_k)
 
     def _trend(self, yj: np.ndarray, charted: np.ndarray) -> _Flags:
@@ -204,6 +260,8 @@ class RuleState:
         self.tr_len = np.where(start, 0, self.tr_len)
         self.tr_dir = np.where(start, 0, self.tr_dir)
         self.last = np.where(moved, yj, self.last)
+        if self.rules == "mdc":  # a missing value ends the trend
+            self.last = np.where(charted, self.last, np.nan)
         trend = go & (self.tr_dir != 0) & (self.tr_len >= self._trend_k - 1)
         return trend & (self.tr_dir > 0), trend & (self.tr_dir < 0)
 

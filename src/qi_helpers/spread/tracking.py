@@ -8,8 +8,8 @@ spread when its gain holds there. Two views answer that:
   against the plan's waves (the S-shaped curve of Rogers, Diffusion of Innovations, 2003);
 * the **sustain verdict** of each adopter: its measure charted with a phase at its adoption date,
   judged against its own frozen baseline (Provost & Murray, The Health Care Data Guide, 2011)
-  by the special-cause rule workbook 03 applies to a pilot
-  (:func:`qi_helpers.changes.verdicts.signals_after_baseline`, with the Anhøj rules).
+  by the special-cause rule and label workbook 03 applies to a pilot
+  (:func:`qi_helpers.spc.after_baseline.judge_after_baseline`, with the analysis' rule set).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from qi_helpers.changes.analysis import CASE_CHARTS, RATIO_CHARTS
-from qi_helpers.changes.verdicts import signals_after_baseline
+from qi_helpers.changes.verdicts import judge_after_baseline
 from qi_helpers.data.columns import require_columns
+from qi_helpers.errors import ConfigError
 from qi_helpers.measures import Measure
 from qi_helpers.spc.qic import qic
+from qi_helpers.spc.rules import RULE_SETS
 from qi_helpers.spc.runs import runs_limits
 from qi_helpers.spread.ready import successful_changes
 
@@ -257,6 +259,7 @@ def _judge_adopter(
     measure: Measure,
     entry: Any,
     min_points: int,
+    rules: str,
 ) -> tuple[pd.DataFrame, str, str, int, int, float, float] | None:
     """Chart one adopter's measure with a phase at adoption and judge the change's effect."""
     chart_type, multiply, up = measure.chart, measure.multiply, measure.up
@@ -277,25 +280,13 @@ def _judge_adopter(
         base_mean, after_mean = float(before["cl"].iloc[0]), _pooled(after, multiply)
     else:
         base_mean, after_mean = float(before["y"].mean()), float(after["y"].mean())
-    better = after_mean > base_mean if up else after_mean < base_mean
-    found = signals_after_baseline(frozen, n_base, "anhoej", "up" if up else "down")
-    sigma = bool(found.parts["sigma"].iloc[0])
-    runs = "runs_signal" in found.part_rules
-    longest, crossings = found.tail["longest_run"].iloc[0], found.tail["n_crossings"].iloc[0]
-    if not found.any:
+    # workbook 03's verdict rule and its label: the side with more signalling points
+    label, why, signal = judge_after_baseline(frozen, n_base, rules, "up" if up else "down")
+    if not signal:
         reason = f"no special cause after adoption yet; mean {base_mean:.3g} -> {after_mean:.3g}"
         return chart, "no signal yet", reason, n_base, n_after, base_mean, after_mean
-    why = " and ".join(
-        w
-        for w, on in [
-            ("points beyond the baseline limits", sigma),
-            (f"a shift (longest run {longest}, {crossings} crossings)", runs),
-        ]
-        if on
-    )
     reason = f"{why} after adoption; mean {base_mean:.3g} -> {after_mean:.3g}"
-    label = "improved" if better else "worsened"
-    return chart, label, reason, n_base, n_after, base_mean, after_mean
+    return chart, str(label), reason, n_base, n_after, base_mean, after_mean
 
 
 def _pooled(points: pd.DataFrame, multiply: float) -> float:
@@ -313,6 +304,7 @@ def sustain(
     measure_ids: pd.DataFrame,
     *,
     min_points: int = 10,
+    rules: str = "anhoej",
 ) -> SustainTracking:
     """Judge, for each adopter in the adoption log, whether the change's gain arrived and holds.
 
@@ -330,6 +322,9 @@ def sustain(
         ``change, measure_id``: the measures to track per change (:func:`spread_measures`).
     min_points : int
         Baseline points needed before the adoption date.
+    rules : {"anhoej", "ihi", "mdc", "western_electric"}
+        The rule set, as workbook 03's ``analysis.rules``
+        (:func:`qi_helpers.spc.rules.signals`).
 
     Returns
     -------
@@ -344,14 +339,13 @@ def sustain(
     -----
     The verdicts, for the periods before the adoption date as the baseline:
 
-    - ``improved``: with the baseline's centre line and 3-sigma limits frozen and extended
-      (the rule workbook 03 applies to a pilot:
-      :func:`qi_helpers.changes.verdicts.signals_after_baseline` with ``rules="anhoej"``), after
-      adoption a point lies beyond a limit or the runs analysis of the after-adoption points
-      around the baseline centre line signals a shift (longest run above
-      ``round(log2(n_useful) + 3)`` or fewer crossings than ``qbinom(0.05, n_useful - 1, 0.5)``;
-      Anhøj & Olesen 2014), and the after-adoption mean
-      (pooled, as the centre line) is on the improving side.
+    - ``improved``: with the baseline's centre line and 3-sigma limits frozen and extended,
+      the after-adoption points, judged alone with the rule set (their runs analysis
+      recomputed around the baseline centre line; Anhøj & Olesen 2014), show a special cause,
+      and more of the signalling points signal improvement than concern (a tie, or a runs-only
+      signal, goes by the side of the after-adoption mean): the rule and the label workbook 03
+      gives a pilot (:func:`qi_helpers.spc.after_baseline.judge_after_baseline`), so a change
+      and its spread are judged alike.
     - ``lost``: improved, but the gain has gone back. Of the ``N`` points after adoption, the
       latest ``W = round(log2(N) + 3) + 1`` (the shortest run that Anhøj's rule reads as a shift;
       Anhøj & Olesen 2014) are compared with the level the adopter reached, the centre line and
@@ -364,11 +358,13 @@ def sustain(
       needs ``N >= 2 W`` (about 20 weekly points); before that an improved adopter is reported
       as holding. With 30 weekly points, a gain back at the old level for 9 weeks is lost.
     - ``improved and holding``: improved and not lost.
-    - ``worsened``: the same signal, with the after-adoption mean on the worsening side.
+    - ``worsened``: the same signal, with more points signalling concern.
     - ``no signal yet``: no special cause after adoption (with few points after adoption this is
       honest: a modest gain needs weeks of data to show on a chart).
     - ``too little data``: fewer than ``min_points`` baseline points or 3 points after adoption.
     """
+    if rules not in RULE_SETS:
+        raise ConfigError(f"sustain: unknown rule set {rules!r}; choose one of {RULE_SETS}.")
     require_columns(measure_ids, ["change", "measure_id"], "measure_ids")
     require_columns(measures, ["measure_id", "name", "chart", "improvement"], "measures")
     log = _log(adoption)
@@ -381,7 +377,7 @@ def sustain(
             if measure_id not in catalogue.index:
                 continue
             measure = Measure.from_row(catalogue.loc[measure_id])
-            judged = _sustain_row(cases, series, measure, entry, min_points)
+            judged = _sustain_row(cases, series, measure, entry, min_points, rules)
             if judged is None:
                 continue
             row, chart = judged
@@ -400,10 +396,15 @@ def sustain(
 
 
 def _sustain_row(
-    cases: pd.DataFrame, series: pd.DataFrame, measure: Measure, entry: Any, min_points: int
+    cases: pd.DataFrame,
+    series: pd.DataFrame,
+    measure: Measure,
+    entry: Any,
+    min_points: int,
+    rules: str,
 ) -> tuple[dict[str, Any], pd.DataFrame] | None:
     """One adopter's sustain verdict on one measure (a row of :func:`sustain`) and its chart."""
-    judged = _judge_adopter(cases, series, measure, entry, min_points)
+    judged = _judge_adopter(cases, series, measure, entry, min_points, rules)
     if judged is None:
         return None
     chart, label, reason, n_base, n_after, base_mean, after_mean = judged
