@@ -27,7 +27,7 @@ from qi_helpers.io import FileHashes, package_version
 from qi_helpers.privacy.names import safe_filename
 from qi_helpers.project import Project
 from qi_helpers.run.tasks import Task, notebook_output_path, workbook_path
-from qi_helpers.slices import slices_current
+from qi_helpers.slices import PREPARED_UPSTREAM, slices_current
 from qi_helpers.workflow import WORKBOOKS
 
 #: Parameters that say where the project is, not what it computes: left out of fingerprints so a
@@ -135,7 +135,8 @@ def fingerprint(
         task always runs. A workbook that reads its inputs through slices
         (:attr:`qi_helpers.workflow.Workbook.sliced`) has no ``table`` parts while the slices
         are current: its slice files stand for them, so a change in one microsystem's rows
-        reruns that microsystem only (slices that could not be prepared: the tables decide).
+        reruns that microsystem only (slices that could not be prepared: the tables and
+        workbook 01's outputs they would be cut from decide).
     """
     params = {k: v for k, v in task.parameters.items() if k not in LOCATION_PARAMETERS}
     parts = {
@@ -145,9 +146,13 @@ def fingerprint(
         "qi_helpers": version,
     }
     workbook = WORKBOOKS.get(task.workbook)
+    upstream = list(workbook.upstream) if workbook else []
     if workbook is None or not workbook.sliced or not slices_current(project):
         parts.update(input_digests(project, task, hashes))
-    for pattern in workbook.upstream if workbook else ():
+        if workbook is not None and workbook.sliced:
+            # No current slices: the task depends on what its slice would be cut from.
+            upstream = list(PREPARED_UPSTREAM) + upstream
+    for pattern in upstream:
         pattern = pattern.replace("{microsystem}", safe_filename(task.name or ""))
         for path in sorted(project.data_dir.glob(pattern)):
             parts[project.relative(path)] = hashes.digest(path)
