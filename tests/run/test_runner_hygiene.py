@@ -203,7 +203,6 @@ def test_kill_9_of_qi_run_leaves_no_worker_or_kernel_and_no_late_output(slow, tm
         }
         assert sum("ipykernel" in _cmdline(pid) for pid in watched) >= 1
         killed_at = time.monotonic()
-        before = _files(outputs / "notebooks") | _files(outputs / "data" / "results")
         os.kill(proc.pid, signal.SIGKILL)  # only qi run itself, as `kill -9 PID` does
         proc.wait()
 
@@ -215,7 +214,13 @@ def test_kill_9_of_qi_run_leaves_no_worker_or_kernel_and_no_late_output(slow, tm
         tied = _tied_to(slow)
         assert not tied, f"processes of the killed run still running: {tied}"
 
-        # A survivor would finish its notebook within SLEEP seconds of the kill and write it.
+        # What the run wrote until its processes died is measured from here: a notebook of the
+        # first pair may finish in the instant between the kill and its worker's death (two
+        # notebooks started together finish together), which no new run can race, because a new
+        # run waits for every recorded process to be gone. A survivor the watch missed would
+        # still finish its notebook within SLEEP seconds of the kill and write it.
+        before = _files(outputs / "notebooks") | _files(outputs / "data" / "results")
+
         def wrote() -> bool:
             now = _files(outputs / "notebooks") | _files(outputs / "data" / "results")
             return now != before
