@@ -1,23 +1,39 @@
-"""Benchmark of :func:`qi_helpers.spc.qic.qic` on a portfolio-sized synthetic input.
+"""Benchmark of :func:`qi_helpers.spc.qic.qic` against its peers, side by side in one run.
 
-500 microsystems x 5 measures x 104 weeks = 260,000 points: two p charts, two u charts and one
-i chart, each one ``qic`` call facetted by microsystem, with the runs analysis. The same work is
-then timed as a per-series Python loop (one ``qic`` call per microsystem and measure) on a subset
-of microsystems and extrapolated to all of them.
+1. **Per call**: one 104-week series per call (p, u and i charts with the runs analysis), as
+   every slider move in JupyterLab and every loop that charts one series at a time pays it:
+   best time per call of ``qic`` and of each peer SPC package.
+2. **Batch**: 500 microsystems x 104 weeks per chart type: one ``qic`` call facetted by
+   microsystem against each peer's loop over the 500 series (the peers chart one series per
+   call), and ``qic``'s own per-series loop on a subset, extrapolated.
 
-Run: ``.venv/bin/python benchmarks/bench_spc.py [--units 500] [--weeks 104] [--loop-units 25]``.
+The peers (``peers-requirements.txt``: shewhart, abspc) are installed into the benchmark's own
+virtual environment, ``benchmarks/.peers-venv`` (made with uv on first use), never into the
+project's, and timed there by ``spc_peers.py`` on the same data, between two timings of
+``qic``. Ratios are project / peer: below 1 the project is faster.
+
+Run: ``.venv/bin/python benchmarks/bench_spc.py [--units 500] [--weeks 104] [--no-peers]``.
 Prints figures only; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from qi_helpers.spc.qic import qic
+
+HERE = Path(__file__).resolve().parent
+PEERS_VENV = HERE / ".peers-venv"
+PEERS_REQUIREMENTS = HERE / "peers-requirements.txt"
 
 MEASURES = {
     "readmissions": "p",
@@ -26,6 +42,8 @@ MEASURES = {
     "infections_per_1000_line_days": "u",
     "length_of_stay": "i",
 }
+#: The measure timed for each chart type.
+BY_CHART = {"p": "readmissions", "u": "falls_per_1000_bed_days", "i": "length_of_stay"}
 
 
 def build(units: int, weeks: int, seed: int = 2024) -> dict[str, pd.DataFrame]:
@@ -73,55 +91,160 @@ def run_loop(tables: dict[str, pd.DataFrame], units: list[str]) -> int:
     return count
 
 
+def _call(chart: str):
+    def call(d: pd.DataFrame) -> pd.DataFrame:
+        return qic(d, "week", "y", "n" if "n" in d else None, chart=chart)
+
+    return call
+
+
+def best_per_call(call, frame: pd.DataFrame, repeat: int, calls: int) -> float:
+    """Best over ``repeat`` rounds of the mean time of ``calls`` calls (after a warm-up)."""
+    for _ in range(max(calls // 10, 5)):
+        call(frame)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            call(frame)
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
+
+
+def time_project(series, tables, repeat: int, calls: int) -> dict[str, dict[str, float]]:
+    """Per call and batch times of ``qic`` for each chart type."""
+    out = {}
+    for chart, name in BY_CHART.items():
+        table = tables[name]
+        facetted = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            qic(table, "week", "y", "n" if "n" in table else None, chart=chart, facets="unit")
+            facetted.append(time.perf_counter() - t0)
+        out[chart] = {
+            "per_call": best_per_call(_call(chart), series[chart], repeat, calls),
+            "batch": min(facetted),
+        }
+    return out
+
+
+def peers_python() -> Path | None:
+    """The Python of the peers' venv, made on first use; None when it cannot be made."""
+    python = PEERS_VENV / "bin" / "python"
+    stamp = PEERS_VENV / ".installed"
+    if stamp.exists() and stamp.stat().st_mtime >= PEERS_REQUIREMENTS.stat().st_mtime:
+        return python
+    uv = Path(sys.executable).with_name("uv")
+    try:
+        subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(PEERS_VENV)], check=True)
+        subprocess.run(
+            [str(uv), "pip", "install", "-q", "--python", str(python)]
+            + ["-r", str(PEERS_REQUIREMENTS), "pandas", "numpy"],
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"peers: could not make {PEERS_VENV} ({err}); peers not timed")
+        return None
+    stamp.touch()
+    return python
+
+
+def time_peers(python: Path, series, tables, repeat: int, calls: int) -> dict:
+    """Run ``spc_peers.py`` in the peers' venv on the same data (as CSV files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for chart, name in BY_CHART.items():
+            series[chart].to_csv(folder / f"series_{chart}.csv", index=False)
+            tables[name].to_csv(folder / f"{chart}.csv", index=False)
+        done = subprocess.run(
+            [str(python), str(HERE / "spc_peers.py"), str(folder / "series_{chart}.csv")]
+            + [str(folder), str(repeat), str(calls)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(done.stdout)
+
+
+def report(project: dict, peers: dict, units: int) -> None:
+    """One line per chart type: per call and batch, project / fastest peer."""
+    print()
+    print(f"{'chart':5} {'qic per call':>13} {'fastest peer':>22} {'ratio':>6}   "
+          f"{'qic batch':>9} {'peer loop':>20} {'ratio':>6}")  # fmt: skip
+    for chart, mine in project.items():
+        timed = {
+            name: res[chart]
+            for name, res in peers.items()
+            if isinstance(res.get(chart), dict) and "per_call" in res[chart]
+        }
+        line = f"{chart:5} {mine['per_call'] * 1e3:10.2f} ms"
+        if timed:
+            fast = min(timed, key=lambda n: timed[n]["per_call"])
+            loop = min(timed, key=lambda n: timed[n]["batch_loop"])
+            pc, bl = timed[fast]["per_call"], timed[loop]["batch_loop"]
+            line += f" {pc * 1e3:10.2f} ms {fast:>8} {mine['per_call'] / pc:6.2f}"
+            line += f"   {mine['batch']:7.3f} s {bl:8.3f} s {loop:>9} {mine['batch'] / bl:6.3f}"
+        else:
+            line += f" {'(no peer)':>22} {'':6}   {mine['batch']:7.3f} s"
+        print(line)
+    for name, res in peers.items():
+        for chart, value in res.items() if isinstance(res, dict) else []:
+            if isinstance(value, dict) and "error" in value:
+                print(f"  {name} {chart}: {value['error']}")
+        if "error" in res:
+            print(f"  {name}: {res['error']}")
+    print(f"(batch: {units} series of one chart type; the peers loop over them, qic facets)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--units", type=int, default=500)
     ap.add_argument("--weeks", type=int, default=104)
-    ap.add_argument("--loop-units", type=int, default=25, help="units timed in the loop")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--loop-units", type=int, default=25, help="units timed in qic's loop")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--calls", type=int, default=300, help="calls per round, per call timing")
+    ap.add_argument("--no-peers", action="store_true", help="time the project only")
     args = ap.parse_args()
 
-    t0 = time.perf_counter()
     tables = build(args.units, args.weeks)
-    t_build = time.perf_counter() - t0
+    first = tables[next(iter(tables))]["unit"].iloc[0]
+    series = {
+        chart: tables[name][tables[name]["unit"] == first]
+        .drop(columns="unit")
+        .reset_index(drop=True)
+        for chart, name in BY_CHART.items()
+    }
     points = sum(len(d) for d in tables.values())
-    print(
-        f"input: {args.units} units x {len(MEASURES)} measures x {args.weeks} weeks = "
-        f"{points:,} points (built in {t_build:.2f} s)"
-    )
+    print(f"input: {args.units} units x {len(MEASURES)} measures x {args.weeks} weeks = "
+          f"{points:,} points; per call: one {args.weeks}-week series")  # fmt: skip
 
-    run_all(tables)  # warm-up (imports, caches)
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        res = run_all(tables)
-        times.append(time.perf_counter() - t0)
-    best = min(times)
+    project = time_project(series, tables, args.repeat, args.calls)
+    peers: dict = {}
+    python = None if args.no_peers else peers_python()
+    if python is not None:
+        peers = time_peers(python, series, tables, args.repeat, args.calls)
+        again = time_project(series, tables, args.repeat, args.calls)  # peers ran in between
+        for chart, res in again.items():
+            for key, value in res.items():
+                project[chart][key] = min(project[chart][key], value)
+    report(project, peers, args.units)
+
+    run_all(tables)  # the whole portfolio, as workbook 03 and the batch runner call it
+    t0 = time.perf_counter()
+    res = run_all(tables)
+    best = time.perf_counter() - t0
     rows = sum(len(r) for r in res.values())
-    signals = sum(int(r.groupby("facet1")["runs_signal"].first().sum()) for r in res.values())
-    print(
-        f"vectorised: {len(MEASURES)} qic calls, {rows:,} rows, best of {args.repeat}: "
-        f"{best:.3f} s (all: {', '.join(f'{t:.3f}' for t in times)})"
-    )
-    print(f"  series with a runs signal: {signals} of {args.units * len(MEASURES)}")
-
     all_units = sorted(tables[next(iter(tables))]["unit"].unique())
     k = min(args.loop_units, len(all_units))
     t0 = time.perf_counter()
     calls = run_loop(tables, all_units[:k])
-    t_loop = time.perf_counter() - t0
-    per_call = t_loop / calls
-    extrapolated = per_call * args.units * len(MEASURES)
+    per_series = (time.perf_counter() - t0) / calls
     print(
-        f"per-series loop: timed {calls} calls ({k} of {args.units} units x {len(MEASURES)} "
-        f"measures) in {t_loop:.3f} s = {per_call * 1000:.2f} ms per series; extrapolated "
-        f"to all {args.units * len(MEASURES)} series: {extrapolated:.1f} s"
+        f"portfolio: {len(MEASURES)} facetted qic calls, {rows:,} rows: {best:.3f} s; "
+        f"qic one series at a time (splitting the table included): "
+        f"{per_series * 1e3:.2f} ms per series, extrapolated "
+        f"{per_series * args.units * len(MEASURES):.1f} s"
     )
-    print(
-        f"speed-up of the vectorised call over the loop: {extrapolated / best:.0f}x "
-        f"(loop time extrapolated from the subset)"
-    )
-    print(f"target < 2 s for the whole portfolio: {'met' if best < 2 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ import pandas as pd
 from qi_helpers.errors import SPCError, format_rows
 from qi_helpers.measures import COUNT_CHARTS, PROPORTION_CHARTS
 
-__all__ = ["Columns", "check_values", "observations", "read_columns", "read_parts"]
+__all__ = [
+    "Columns",
+    "check_values",
+    "column",
+    "numeric",
+    "observations",
+    "read_columns",
+    "read_parts",
+]
 
 
 @dataclass
@@ -48,15 +56,18 @@ class Columns:
     facet_cols: list[str]
 
 
-def _column(data: pd.DataFrame, name: Any, role: str) -> pd.Series:
+def column(data: pd.DataFrame, name: Any, role: str) -> pd.Series:
+    """The column ``name`` of ``data`` (its ``role``: y, n, x...), or an error listing them."""
     if not isinstance(name, str | int) or name not in data.columns:
         known = ", ".join(map(str, data.columns[:20]))
         raise SPCError(f"{role} column {name!r} not found in the data; columns are: {known}.")
     return data[name]
 
 
-def _numeric(s: pd.Series, role: str) -> np.ndarray:
+def numeric(s: pd.Series, role: str) -> np.ndarray:
     """Numbers from a column (booleans count 0/1); anything else is an error naming the rows."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":  # plain numbers
+        return s.to_numpy(dtype=float, copy=True)  # never a view of the caller's data
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
@@ -117,20 +128,20 @@ def read_columns(
 
     ``needs_n``: the chart plots y / n, so a missing ``n`` column is an error.
     """
-    yv = _numeric(_column(data, y, "y"), "y")
+    yv = numeric(column(data, y, "y"), "y")
     nrow = len(yv)
     got_n = n is not None
-    nv = _numeric(_column(data, n, "n"), "n") if got_n else np.full(nrow, np.nan)
+    nv = numeric(column(data, n, "n"), "n") if got_n else np.full(nrow, np.nan)
     if needs_n and not got_n:
         raise SPCError(f"A {chart} chart needs a denominator column n.")
     if x is None:
         xs = pd.Series(np.arange(1, nrow + 1), name="x")
     else:
-        xs = _x_values(_column(data, x, "x").reset_index(drop=True), x_period)
+        xs = _x_values(column(data, x, "x").reset_index(drop=True), x_period)
     facet_cols = [facets] if isinstance(facets, str) else list(facets or [])
     if len(facet_cols) > 2:
         raise SPCError(f"At most two facet columns; got {facet_cols}.")
-    fvals = [_column(data, f, "facet").reset_index(drop=True) for f in facet_cols]
+    fvals = [column(data, f, "facet").reset_index(drop=True) for f in facet_cols]
     while len(fvals) < 2:
         fvals.append(pd.Series(np.ones(nrow, dtype=np.int64)))
     return Columns(y=yv, n=nv, got_n=got_n, x=xs, facets=fvals, facet_cols=facet_cols)
@@ -154,19 +165,21 @@ def read_parts(
     return part_col, parts, excl
 
 
-def check_values(cols: Columns, chart: str, y: str, n: str | None) -> None:
+def check_values(
+    yv: np.ndarray, nv: np.ndarray, got_n: bool, chart: str, y: str, n: str | None
+) -> None:
     """Refuse values that cannot be right in a ``chart`` chart, naming the rows.
 
     Negative counts (charts of counts, :data:`qi_helpers.measures.COUNT_CHARTS`), negative
     denominators, a numerator above its denominator (charts of proportions) and times between
-    events of zero or less (t chart).
+    events of zero or less (t chart). ``yv`` and ``nv`` are the values of the columns ``y``
+    and ``n`` as read (``got_n``: there is an ``n`` column).
     """
-    yv, nv = cols.y, cols.n
     if chart in COUNT_CHARTS:
         _check_rows(yv < 0, f"Negative counts in y column {y!r} ({chart} chart)")
-    if cols.got_n:
+    if got_n:
         _check_rows(nv < 0, f"Negative denominators in n column {n!r}")
-    if chart in PROPORTION_CHARTS and cols.got_n:
+    if chart in PROPORTION_CHARTS and got_n:
         _check_rows(
             (yv > nv) & (nv > 0), f"Numerator {y!r} above denominator {n!r} in a {chart} chart"
         )
@@ -194,9 +207,9 @@ def observations(
         frame["y"] = np.where(valid, yv, np.nan)
         frame["n"] = np.where(valid, nv, np.nan)
     if notes is not None:
-        frame["notes"] = _column(data, notes, "notes").reset_index(drop=True)
+        frame["notes"] = column(data, notes, "notes").reset_index(drop=True)
     if part_col is not None:
-        frame["partlab"] = _column(data, part_col, "part").reset_index(drop=True)
+        frame["partlab"] = column(data, part_col, "part").reset_index(drop=True)
     frame = frame[frame["x"].notna().to_numpy()]
     if frame.empty:
         raise SPCError("No rows to chart: the data are empty or every x is missing.")

@@ -290,6 +290,7 @@ class Chart:
     needs_n: bool = False  # y / n charts (p, pp, u, up)
     agg: str | None = None  # fixed aggregation of y per subgroup when n is absent
     nonneg: bool = False  # lower limits truncated at zero
+    ceiling: float | None = None  # upper limits cut here (1 for a proportion, as qicharts2)
 
 
 #: Every chart type :func:`qi_helpers.spc.qic.qic` computes (the chart types of
@@ -302,8 +303,8 @@ CHART_LIMITS: dict[str, Chart] = {
     "xbar": Chart(_limits_xbar, agg="mean"),
     "s": Chart(_limits_s, agg="sd", nonneg=True),
     "t": Chart(_limits_t, nonneg=True),
-    "p": Chart(_limits_p, needs_n=True, nonneg=True),
-    "pp": Chart(_limits_pp, needs_n=True, nonneg=True),
+    "p": Chart(_limits_p, needs_n=True, nonneg=True, ceiling=1.0),
+    "pp": Chart(_limits_pp, needs_n=True, nonneg=True, ceiling=1.0),
     "c": Chart(_limits_c, agg="sum", nonneg=True),
     "u": Chart(_limits_u, needs_n=True, nonneg=True),
     "up": Chart(_limits_up, needs_n=True, nonneg=True),
@@ -335,8 +336,8 @@ def frozen_limits(y: np.ndarray, n: np.ndarray, baseline: int, chart: str) -> di
     -------
     dict of ndarray
         ``cl``, ``ucl``, ``lcl``, ``ucl95``, ``lcl95`` and ``sigma``, each of the shape of ``y``
-        (the lower limits of p and u charts truncated at 0, as :func:`qi_helpers.spc.qic.qic`
-        does).
+        (the lower limits of p and u charts truncated at 0 and the upper limits of p charts
+        capped at 1, as :func:`qi_helpers.spc.qic.qic` does).
     """
     if chart == "i":
         base = y[:, :baseline]
@@ -360,14 +361,21 @@ def frozen_limits(y: np.ndarray, n: np.ndarray, baseline: int, chart: str) -> di
         sigma = np.sqrt(var / n[None, :])
     sigma = np.where(np.isfinite(sigma), sigma, np.nan)
     cl2 = np.broadcast_to(cl[:, None], y.shape)
+    ceiling = CHART_LIMITS[chart].ceiling
     with np.errstate(invalid="ignore"):
         lcl, lcl95 = cl2 - 3 * sigma, cl2 - 2 * sigma
         lcl, lcl95 = np.where(lcl < 0, 0.0, lcl), np.where(lcl95 < 0, 0.0, lcl95)
+        ucl, ucl95 = cl2 + 3 * sigma, cl2 + 2 * sigma
+        if ceiling is not None:  # capped at 1 for a p chart, as qic does
+            ucl, ucl95 = (
+                np.where(ucl > ceiling, ceiling, ucl),
+                np.where(ucl95 > ceiling, ceiling, ucl95),
+            )
     return {
         "cl": cl2,
-        "ucl": cl2 + 3 * sigma,
+        "ucl": ucl,
         "lcl": lcl,  # truncated at 0, as qic does for p and u charts
-        "ucl95": cl2 + 2 * sigma,
+        "ucl95": ucl95,
         "lcl95": lcl95,
         "sigma": sigma,
     }

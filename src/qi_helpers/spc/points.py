@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["AGG_FUNS", "Points", "aggregate", "group_fsum", "number_points"]
+__all__ = [
+    "AGG_FUNS",
+    "PointArrays",
+    "Points",
+    "aggregate",
+    "changes",
+    "group_fsum",
+    "number_points",
+]
 
 #: ``agg_fun`` names (R's and pandas') -> pandas groupby aggregation.
 AGG_FUNS: dict[str, str] = {
@@ -24,6 +32,55 @@ AGG_FUNS: dict[str, str] = {
     "sd": "std",
     "std": "std",
 }
+
+
+@dataclass
+class PointArrays:
+    """The aggregated points as arrays, one element per point, sorted by facets then x.
+
+    What :func:`aggregate` gives as a frame (:meth:`from_frame`), or what
+    :func:`qi_helpers.spc.one_series.one_series` reads straight from one series. ``fid``
+    numbers the facets 0, 1, ... in order; ``notes`` and ``partlab`` are None when not asked
+    for; ``categorical``: x has no time order (neither numbers nor dates).
+    """
+
+    x: np.ndarray
+    facet1: np.ndarray
+    facet2: np.ndarray
+    fid: np.ndarray
+    y: np.ndarray
+    n: np.ndarray
+    y_sum: np.ndarray
+    y_length: np.ndarray
+    y_mean: np.ndarray
+    y_sd: np.ndarray
+    categorical: bool
+    notes: np.ndarray | None = None
+    partlab: np.ndarray | None = None
+
+    @classmethod
+    def from_frame(cls, pts: pd.DataFrame) -> PointArrays:
+        """The points of :func:`aggregate`'s frame."""
+        fkey = pts["facet1"].astype(str) + "\x00" + pts["facet2"].astype(str)
+        fid = (fkey != fkey.shift()).cumsum().to_numpy() - 1
+        return cls(
+            x=pts["x"].to_numpy(),
+            facet1=pts["facet1"].to_numpy(),
+            facet2=pts["facet2"].to_numpy(),
+            fid=fid,
+            y=pts["y"].to_numpy(dtype=float),
+            n=pts["n"].to_numpy(dtype=float),
+            y_sum=pts["y_sum"].to_numpy(dtype=float),
+            y_length=pts["y_length"].to_numpy(dtype=np.int64),
+            y_mean=pts["y_mean"].to_numpy(dtype=float),
+            y_sd=pts["y_sd"].to_numpy(dtype=float),
+            categorical=not (
+                pd.api.types.is_numeric_dtype(pts["x"])
+                or pd.api.types.is_datetime64_any_dtype(pts["x"])
+            ),
+            notes=pts["notes"].to_numpy() if "notes" in pts else None,
+            partlab=pts["partlab"].to_numpy() if "partlab" in pts else None,
+        )
 
 
 @dataclass
@@ -48,31 +105,26 @@ class Points:
     screened: bool
 
     @classmethod
-    def from_frame(
-        cls, pts: pd.DataFrame, gid: np.ndarray, base: np.ndarray, cl: float | None, screened: bool
+    def from_arrays(
+        cls, pts: PointArrays, gid: np.ndarray, base: np.ndarray, cl: float | None, screened: bool
     ) -> Points:
-        """The points of :func:`aggregate`'s frame, grouped by ``gid`` (:func:`number_points`).
+        """The points ``pts`` grouped by ``gid`` (:func:`number_points`).
 
         ``base`` marks the points the centre line and limits come from, ``cl`` is a fixed centre
-        line (or None) and ``screened`` asks for Nelson-screened moving ranges. x is categorical
-        (no time order) unless it holds numbers or dates.
+        line (or None) and ``screened`` asks for Nelson-screened moving ranges.
         """
-        categorical = not (
-            pd.api.types.is_numeric_dtype(pts["x"])
-            or pd.api.types.is_datetime64_any_dtype(pts["x"])
-        )
         return cls(
             gid=gid,
             ngroups=int(gid[-1] + 1) if len(gid) else 0,
-            y=pts["y"].to_numpy(dtype=float),
-            n=pts["n"].to_numpy(dtype=float),
-            y_sum=pts["y_sum"].to_numpy(dtype=float),
-            y_length=pts["y_length"].to_numpy(dtype=float),
-            y_mean=pts["y_mean"].to_numpy(dtype=float),
-            y_sd=pts["y_sd"].to_numpy(dtype=float),
+            y=pts.y,
+            n=pts.n,
+            y_sum=pts.y_sum,
+            y_length=pts.y_length.astype(float),
+            y_mean=pts.y_mean,
+            y_sd=pts.y_sd,
             base=base,
             cl=cl,
-            categorical=categorical,
+            categorical=pts.categorical,
             screened=screened,
         )
 
@@ -106,6 +158,10 @@ class Points:
             return m + group_fsum(resid[ok], self.gid[ok], self.ngroups) / cnt
 
     def gmedian(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Median of the non-missing ``v`` over ``mask`` per group (NaN for an empty group)."""
+        if self.ngroups == 1:
+            kept = v[mask & ~np.isnan(v)]
+            return np.array([np.median(kept) if kept.size else np.nan])
         vals = pd.Series(np.where(mask, v, np.nan))
         med = vals.groupby(self.gid, sort=True).median()
         return med.reindex(np.arange(self.ngroups)).to_numpy(dtype=float)
@@ -133,7 +189,8 @@ class Points:
         g = self.gid[idx]
         mr = np.abs(np.diff(v[idx]))
         if scale is not None:
-            mr = mr / scale(idx[1:], idx[:-1])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mr = mr / scale(idx[1:], idx[:-1])
         same = g[1:] == g[:-1]
         keep = same & ~np.isnan(mr)
         return mr[keep], g[1:][keep]
@@ -148,42 +205,61 @@ class Points:
         return self.expand(per_group)
 
 
+def changes(*keys: np.ndarray) -> np.ndarray:
+    """True where any of ``keys`` differs from the element before it (and at the first one)."""
+    out = np.empty(len(keys[0]), dtype=bool)
+    if out.size:
+        out[0] = True
+        out[1:] = False
+        for key in keys:
+            out[1:] |= key[1:] != key[:-1]
+    return out
+
+
 def group_fsum(v: np.ndarray, gid: np.ndarray, ngroups: int) -> np.ndarray:
     """Correctly rounded sum (:func:`math.fsum`) of ``v`` per group; ``gid`` never decreases."""
     out = np.zeros(ngroups)
     if v.size == 0:
         return out
+    if gid[0] == gid[-1]:  # one group (gid never decreases)
+        out[gid[0]] = math.fsum(v.tolist())
+        return out
     cuts = np.flatnonzero(np.diff(gid)) + 1
-    starts = np.r_[0, cuts]
+    starts = np.concatenate(([0], cuts))
     for g, chunk in zip(gid[starts], np.split(v, cuts), strict=True):
         out[g] = math.fsum(chunk.tolist())
     return out
 
 
 def number_points(
-    pts: pd.DataFrame, parts: np.ndarray | pd.Series | None, freeze: int | None, excl: np.ndarray
+    fid: np.ndarray,
+    parts: np.ndarray | None,
+    freeze: int | None,
+    excl: np.ndarray,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Group ids (facet x part), part numbers, baseline and include flags of sorted points.
 
-    Points are numbered 1..k within each facet (``xx``); ``parts`` is either the sorted 1-based
-    numbers where parts end or the per-point phase labels (each change of label starts a part).
+    ``fid`` numbers the facet of each point (0, 1, ... in order). Points are numbered 1..k
+    within each facet (``xx``); parts come from ``parts``, the sorted 1-based numbers where
+    parts end, or from ``labels``, the per-point phase labels (each change of label starts a
+    part).
     """
-    fkey = pts["facet1"].astype(str) + "\x00" + pts["facet2"].astype(str)
-    fid = (fkey != fkey.shift()).cumsum().to_numpy() - 1
-    fstart = np.r_[0, np.flatnonzero(np.diff(fid)) + 1]
-    xx = np.arange(len(pts)) - fstart[fid] + 1
-    if parts is None:
-        partno = np.ones(len(pts), dtype=np.int64)
-    elif isinstance(parts, pd.Series):
-        lab = parts.astype(str).to_numpy()
+    npts = len(fid)
+    fstart = np.flatnonzero(changes(fid))
+    xx = np.arange(npts) - fstart[fid] + 1
+    if labels is not None:
+        lab = pd.Series(labels).astype(str).to_numpy()
         change = np.r_[False, (lab[1:] != lab[:-1]) & (fid[1:] == fid[:-1])]
         cum = np.cumsum(change)
         partno = cum - cum[fstart][fid] + 1
+    elif parts is None:
+        partno = np.ones(npts, dtype=np.int64)
     else:
         partno = 1 + np.searchsorted(parts, xx, side="left")
-    baseline = xx <= freeze if freeze is not None else np.ones(len(pts), dtype=bool)
-    include = ~np.isin(xx, excl)
-    gid = np.cumsum(np.r_[True, (fid[1:] != fid[:-1]) | (partno[1:] != partno[:-1])]) - 1
+    baseline = xx <= freeze if freeze is not None else np.ones(npts, dtype=bool)
+    include = ~np.isin(xx, excl) if excl.size else np.ones(npts, dtype=bool)
+    gid = np.cumsum(changes(fid, partno)) - 1
     return gid, partno, baseline, include
 
 

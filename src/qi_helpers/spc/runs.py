@@ -9,8 +9,12 @@ useful observations (those not on the line). :func:`runs_limits` gives Anhøj's 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import stats
+
+from qi_helpers.spc.points import changes
 
 __all__ = ["RUNS_METHODS", "box_signal", "runs_analysis", "runs_limits"]
 
@@ -96,8 +100,22 @@ def runs_limits(n_useful: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
     """
     n = np.asarray(n_useful, dtype=float)
     longest = np.round(np.log2(n) + 3)
+    table = _crossings_table()
+    whole = (n >= 1) & (n < len(table)) & (n == np.round(n))
+    if whole.all():  # a lookup: scipy's ppf costs a tenth of a millisecond per call
+        return longest, table[n.astype(np.int64)]
     crossings = stats.binom.ppf(0.05, n - 1, 0.5)
     return longest, crossings
+
+
+@functools.cache
+def _crossings_table(size: int = 2001) -> np.ndarray:
+    """``qbinom(0.05, n - 1, 0.5)`` for n = 0..size-1 (n = 0 gives NaN), computed once."""
+    n = np.arange(size, dtype=float)
+    with np.errstate(invalid="ignore"):
+        table = stats.binom.ppf(0.05, n - 1, 0.5)
+    table.flags.writeable = False
+    return table
 
 
 def runs_analysis(
@@ -114,6 +132,8 @@ def runs_analysis(
     Returns ``n_obs, n_useful, runs_signal, longest_run, longest_run_max, n_crossings,
     n_crossings_min`` per group (NaN statistics and no signal without useful observations).
     """
+    if ngroups == 1:
+        return _one_group(y, cl, include, method)
     G = ngroups
     with np.errstate(invalid="ignore"):
         s = np.sign(y - cl)
@@ -125,13 +145,13 @@ def runs_analysis(
     longest = np.zeros(G)
     n_runs = np.zeros(G)
     if idx.size:
-        new_run = np.r_[True, (su[1:] != su[:-1]) | (gu[1:] != gu[:-1])]
+        new_run = changes(su, gu)
         run_id = np.cumsum(new_run) - 1
         run_len = np.bincount(run_id)
         run_g = gu[new_run]
         n_runs = np.bincount(run_g, minlength=G).astype(float)
         # runs are ordered by group, so the longest per group is a segmented maximum
-        starts = np.flatnonzero(np.r_[True, run_g[1:] != run_g[:-1]])
+        starts = np.flatnonzero(changes(run_g))
         longest[run_g[starts]] = np.maximum.reduceat(run_len, starts)
     has = n_useful > 0
     longest = np.where(has, longest, np.nan)
@@ -153,3 +173,49 @@ def runs_analysis(
         "n_crossings": crossings,
         "n_crossings_min": cr_min,
     }
+
+
+def _one_group(y: np.ndarray, cl: np.ndarray, include: np.ndarray, method: str) -> dict:
+    """:func:`runs_analysis` of a single group, in a third of the time (one series per call).
+
+    The same statistics from the run boundaries of the one sequence of useful points, without
+    the group-wise bookkeeping.
+    """
+    side = np.sign(y[include] - cl[include])
+    side = side[side * side == 1]  # neither on the centre line (0) nor missing (NaN)
+    n_obs, n_useful = int(include.sum()), len(side)
+    if n_useful == 0:
+        nan = np.array([np.nan])
+        return {
+            "n_obs": np.array([n_obs]),
+            "n_useful": np.array([0]),
+            "runs_signal": np.array([False]),
+            "longest_run": nan,
+            "longest_run_max": nan.copy(),
+            "n_crossings": nan.copy(),
+            "n_crossings_min": nan.copy(),
+        }
+    ends = np.flatnonzero(side[1:] != side[:-1])
+    longest = float(np.diff(ends, prepend=-1, append=n_useful - 1).max())
+    crossings = float(len(ends))
+    lr_max, cr_min = _critical_values(n_useful)
+    signal = longest > lr_max or crossings < cr_min
+    if method != "anhoej":
+        box = box_signal(np.array([n_useful]), crossings, longest, method)[0]
+        signal = signal if np.isnan(box) else bool(box == 1)
+    return {
+        "n_obs": np.array([n_obs]),
+        "n_useful": np.array([n_useful]),
+        "runs_signal": np.array([signal]),
+        "longest_run": np.array([longest]),
+        "longest_run_max": np.array([lr_max]),
+        "n_crossings": np.array([crossings]),
+        "n_crossings_min": np.array([cr_min]),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _critical_values(n_useful: int) -> tuple[float, float]:
+    """:func:`runs_limits` of one number of useful observations, remembered."""
+    longest, crossings = runs_limits(np.array([n_useful]))
+    return float(longest[0]), float(crossings[0])
