@@ -7,7 +7,9 @@ hand and after a publish setting changed.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -15,7 +17,9 @@ import pytest
 import yaml
 from support import run_tiny_project
 
+from qi_helpers.errors import QIError
 from qi_helpers.project import load_project
+from qi_helpers.publish import export_jobs
 from qi_helpers.publish import site as publish
 
 
@@ -33,13 +37,13 @@ def published(ran, tmp_path, monkeypatch):
     shutil.copytree(ran, root)
     first = publish.publish_site(load_project(root))
     exported: list[str] = []
-    real = publish.export_report
+    real = export_jobs.export_report
 
     def counting(notebook, html_path, **kwargs):
         exported.append(Path(html_path).name)
         return real(notebook, html_path, **kwargs)
 
-    monkeypatch.setattr(publish, "export_report", counting)
+    monkeypatch.setattr(export_jobs, "export_report", counting)
     return root, first, exported
 
 
@@ -93,3 +97,45 @@ def test_a_publish_setting_change_makes_every_page_again(published):
     config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     publish.publish_site(load_project(root))
     assert sorted(exported) == sorted(Path(p.href).name for p in first.pages)
+
+
+def test_pages_made_on_workers_are_the_serial_build_byte_for_byte(ran, tmp_path):
+    """``qi run`` hands the pages to its workers; the site is the same as one made serially."""
+    root = tmp_path / "project"
+    shutil.copytree(ran, root)
+    project = load_project(root)
+    serial = publish.publish_site(project, tmp_path / "serial")
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        submitted: list[str] = []
+        real_submit = pool.submit
+
+        def counting_submit(fn, *args, **kwargs):
+            submitted.append(args[0].html_path.name)
+            return real_submit(fn, *args, **kwargs)
+
+        pool.submit = counting_submit  # type: ignore[method-assign]
+        parallel = publish.publish_site(project, tmp_path / "parallel", executor=pool, workers=2)
+    assert len(submitted) == len(serial.pages) >= export_jobs.MIN_PARALLEL
+    site_a, site_b = tmp_path / "serial", tmp_path / "parallel"
+    files = sorted(p.relative_to(site_a).as_posix() for p in site_a.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(site_b).as_posix() for p in site_b.rglob("*") if p.is_file()
+    )
+    for rel in files:
+        assert (site_a / rel).read_bytes() == (site_b / rel).read_bytes(), rel
+    assert [(p.href, p.bytes, p.redacted, p.status) for p in parallel.pages] == [
+        (p.href, p.bytes, p.redacted, p.status) for p in serial.pages
+    ]
+
+
+def test_a_worker_with_another_screen_refuses_to_export(ran, tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(ran, root)
+    project = load_project(root)
+    build_screen = project.identifier_screen()
+    notebook = sorted((root / "outputs" / "notebooks").rglob("*.ipynb"))[0]
+    job = export_jobs.ExportJob(notebook, tmp_path / "page.html", {"title": "t"})
+    with pytest.raises(QIError, match="changed while the site was being published"):
+        export_jobs._export_on_worker(job, str(root), "not-" + str(build_screen.digest))
+    assert not (tmp_path / "page.html").exists()

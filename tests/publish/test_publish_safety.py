@@ -23,6 +23,7 @@ from support import make_tiny_project
 from qi_helpers.cli import main
 from qi_helpers.errors import QIError
 from qi_helpers.project import load_project
+from qi_helpers.publish import export_jobs
 from qi_helpers.publish import site as publish
 
 MANIFEST = "site.json"
@@ -223,7 +224,7 @@ def test_a_build_stopped_half_way_leaves_a_site_that_is_taken_up_again(
     project, tmp_path, monkeypatch
 ):
     site = tmp_path / "site"
-    real = publish.export_report
+    real = export_jobs.export_report
     calls = []
 
     def stop_after_one(notebook, html_path, **kwargs):
@@ -232,14 +233,14 @@ def test_a_build_stopped_half_way_leaves_a_site_that_is_taken_up_again(
         calls.append(notebook)
         return real(notebook, html_path, **kwargs)
 
-    monkeypatch.setattr(publish, "export_report", stop_after_one)
+    monkeypatch.setattr(export_jobs, "export_report", stop_after_one)
     with pytest.raises(KeyboardInterrupt):
         publish.publish_site(load_project(project), site)
     written = _site_files(site)
     assert written and set(written) <= set(_listed(site))  # every file written is listed
     with pytest.raises(QIError, match="no finished site"):
         publish.zip_site(site)
-    monkeypatch.setattr(publish, "export_report", real)
+    monkeypatch.setattr(export_jobs, "export_report", real)
     report = publish.publish_site(load_project(project), site, archive=True)
     assert report.archive is not None and _listed(site) == _site_files(site)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.project import Project
 from qi_helpers.publish.archive import zip_site
 from qi_helpers.publish.context import SiteContext, site_context
+from qi_helpers.publish.export_jobs import ExportJob, export_pages
 from qi_helpers.publish.folder import clean_old_pages, site_folder
 from qi_helpers.publish.index import render_index
 from qi_helpers.publish.manifest import cached_page, page_key, write_site_manifest
-from qi_helpers.publish.pages import Page, export_report
+from qi_helpers.publish.pages import Page
 from qi_helpers.publish.provenance import format_period
 from qi_helpers.publish.run_record import read_run_manifest, recorded_hashes, recorded_parts
 from qi_helpers.publish.screening import screen_page
@@ -207,18 +209,22 @@ def _stale_banner(
     return f"This report may be out of date: {why}. Run `qi run` again."
 
 
-def publish_page(build: SiteBuild, workbook: str, notebook: Path) -> Page:
-    """Publish one executed notebook into the site, or reuse its page when nothing changed.
+@dataclass
+class _PlannedPage:
+    """A page of the build before it is made: where it goes, its key, its export (or reuse)."""
 
-    The page goes to ``<site>/<workbook>/<name>.html`` (``<name>.failed.html`` for a failed
-    run's notebook); its manifest entry is added to ``build.made`` and the page to
-    ``build.pages``.
+    workbook: str
+    name: str
+    title: str
+    href: str
+    failed: bool
+    key: str
+    job: ExportJob
+    reused: Page | None
 
-    Returns
-    -------
-    Page
-        With its workbook, name, title, link, status, identifiers removed and size.
-    """
+
+def _plan_page(build: SiteBuild, workbook: str, notebook: Path) -> _PlannedPage:
+    """Everything about one page but making it: its header, key, and a page to reuse, if any."""
     ctx, site = build.ctx, build.site
     failed, stem, page_name = page_file_name(notebook)
     executed = nbformat.read(str(notebook), as_version=4)
@@ -232,7 +238,6 @@ def publish_page(build: SiteBuild, workbook: str, notebook: Path) -> Page:
         banner = FAILED_BANNER
     else:
         banner = _stale_banner(build, workbook, name, notebook, executed, recorded)
-    html_path = inside(site, site / workbook / page_name)
     href = f"{workbook}/{page_name}"
     inputs = recorded or ctx.hashes
     options = {
@@ -243,35 +248,59 @@ def publish_page(build: SiteBuild, workbook: str, notebook: Path) -> Page:
         "inputs": inputs,
     }
     key = page_key(notebook, options, build.shared)
-    page = cached_page(site, href, key, build.cache)
-    reused = page is not None
-    if page is None:
-        page = export_report(
-            notebook,
-            html_path,
-            title=title,
-            subtitle=subtitle,
-            organisation=ctx.organisation,
-            home="../index.html",
-            data_period=period,
-            banner=banner,
-            screen=ctx.screen,
-            on_identifier=ctx.on_identifier,
-            provenance={"commit": ctx.commit, "inputs": inputs, "generated": ctx.generated},
-            site=site,
-        )
+    job = ExportJob(
+        notebook,
+        inside(site, site / workbook / page_name),
+        {
+            "title": title,
+            "subtitle": subtitle,
+            "organisation": ctx.organisation,
+            "home": "../index.html",
+            "data_period": period,
+            "banner": banner,
+            "on_identifier": ctx.on_identifier,
+            "provenance": {"commit": ctx.commit, "inputs": inputs, "generated": ctx.generated},
+            "site": site,
+        },
+    )
+    reused = cached_page(site, href, key, build.cache)
+    return _PlannedPage(workbook, name, title, href, failed, key, job, reused)
+
+
+def _record_page(build: SiteBuild, planned: _PlannedPage, page: Page) -> Page:
+    """Add a made (or reused) page to the build's manifest and pages."""
+    href = planned.href
     build.made[href] = {
-        "key": key,
+        "key": planned.key,
         # a reused page was just checked against its recorded digest
-        "sha256": build.cache[href]["sha256"] if reused else sha256_file(html_path),
+        "sha256": (
+            build.cache[href]["sha256"] if planned.reused else sha256_file(planned.job.html_path)
+        ),
         "redacted": page.redacted,
         "bytes": page.bytes,
     }
-    page.workbook, page.name, page.title = workbook, name, title
+    page.workbook, page.name, page.title = planned.workbook, planned.name, planned.title
     page.href = href
-    page.status = "failed" if failed else "ok"
+    page.status = "failed" if planned.failed else "ok"
     build.pages.append(page)
     return page
+
+
+def publish_page(build: SiteBuild, workbook: str, notebook: Path) -> Page:
+    """Publish one executed notebook into the site, or reuse its page when nothing changed.
+
+    The page goes to ``<site>/<workbook>/<name>.html`` (``<name>.failed.html`` for a failed
+    run's notebook); its manifest entry is added to ``build.made`` and the page to
+    ``build.pages``.
+
+    Returns
+    -------
+    Page
+        With its workbook, name, title, link, status, identifiers removed and size.
+    """
+    planned = _plan_page(build, workbook, notebook)
+    page = planned.reused or planned.job.run(build.ctx.screen)
+    return _record_page(build, planned, page)
 
 
 def _write_index(build: SiteBuild) -> tuple[Path, int, int]:
@@ -289,7 +318,12 @@ def _write_index(build: SiteBuild) -> tuple[Path, int, int]:
 
 
 def publish_site(
-    project: Project, out_dir: Path | None = None, *, archive: bool = False
+    project: Project,
+    out_dir: Path | None = None,
+    *,
+    archive: bool = False,
+    executor: Executor | None = None,
+    workers: int = 1,
 ) -> SiteReport:
     """Publish every executed notebook under ``outputs/notebooks/`` and write the index.
 
@@ -312,6 +346,11 @@ def publish_site(
     archive : bool
         Also write ``<out_dir>.zip`` (same bytes for the same site), for a shared drive: the
         files of the manifest and the manifest, nothing else.
+    executor : Executor, optional
+        Workers (``qi run``'s) that make the pages in parallel
+        (:func:`~qi_helpers.publish.export_jobs.export_pages`); the same bytes as without.
+    workers : int
+        How many pages ``executor`` makes at once.
 
     Returns
     -------
@@ -330,9 +369,23 @@ def publish_site(
     previous = site_folder(project, site, archive=archive)
     build = _start_build(project, site, previous)
     _list_planned(build, previous)
-    for workbook in notebook_names():
-        for notebook in executed_notebooks(project, workbook):
-            publish_page(build, workbook, notebook)
+    planned = [
+        _plan_page(build, workbook, notebook)
+        for workbook in notebook_names()
+        for notebook in executed_notebooks(project, workbook)
+    ]
+    to_make = [p for p in planned if p.reused is None]
+    made = iter(
+        export_pages(
+            [p.job for p in to_make],
+            build.ctx.screen,
+            root=project.root,
+            executor=executor,
+            workers=workers,
+        )
+    )
+    for page in planned:
+        _record_page(build, page, page.reused or next(made))
     notes = build.ctx.notes
     if not build.pages:
         notes.append(f"no executed notebooks under {project.notebooks_dir}: run `qi run` first")
@@ -347,7 +400,13 @@ def publish_site(
     return report
 
 
-def build_site(project: Project, out_dir: Path | None = None) -> Path:
+def build_site(
+    project: Project,
+    out_dir: Path | None = None,
+    *,
+    executor: Executor | None = None,
+    workers: int = 1,
+) -> Path:
     """Publish the site (see :func:`publish_site`) and return the index page's path.
 
     Parameters
@@ -356,10 +415,14 @@ def build_site(project: Project, out_dir: Path | None = None) -> Path:
     out_dir : Path, optional
         The site folder; default ``outputs/site``. New, empty, or a site published before
         (see :func:`publish_site`).
+    executor : Executor, optional
+        Workers that make the pages in parallel (see :func:`publish_site`).
+    workers : int
+        How many pages ``executor`` makes at once.
 
     Returns
     -------
     Path
         ``<out_dir>/index.html``.
     """
-    return publish_site(project, out_dir).index
+    return publish_site(project, out_dir, executor=executor, workers=workers).index

@@ -62,6 +62,7 @@ class Progress:
             self.bar.update(1)
 
     def close(self) -> None:
-        """Close the bar."""
+        """Close the bar (again: nothing)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None

@@ -10,10 +10,9 @@ finished task is recorded in ``outputs/run.json`` at once (:mod:`qi_helpers.run.
 interrupted run resumes where it stopped. A failing notebook stops only the tasks that depend on
 it; it is kept as ``<name>.failed.ipynb`` beside the last good one, which it never replaces.
 
-Workers and kernels die with the run however it ends, ``kill -9`` included, and a run refuses to
-start while a process of an earlier one still runs
-(:class:`qi_helpers.run.lock.ProcessesStillRunning`): see :mod:`qi_helpers.run.processes` and
-:func:`qi_helpers.run.lock.project_lock`.
+The same workers then make the pages that changed (:mod:`qi_helpers.publish.export_jobs`). They
+and their kernels die with the run however it ends, ``kill -9`` included, and a run refuses to
+start while a process of an earlier one still runs (:mod:`qi_helpers.run.processes`).
 """
 
 from __future__ import annotations
@@ -221,17 +220,17 @@ def run(
             record=lock,
         )
         try:
-            session.execute()
-        except InvalidInputs:
-            raise  # nothing ran: the manifest of the last run stays as it was
-        except BaseException:
-            session.save(complete=False)
-            raise
+            try:
+                session.execute()
+            except BaseException as exc:
+                if not isinstance(exc, InvalidInputs):  # else nothing ran: the last manifest stays
+                    session.save(complete=False)
+                raise
+            session.save(complete=True)
+            if publish:
+                session.publish()  # on the run's workers, while they are still open
         finally:
             session.close()
-        session.save(complete=True)
-        if publish:
-            session.publish()
     return session.ordered()
 
 
@@ -577,6 +576,7 @@ class _Session:
         ordered = self.ordered()
         counts = (len(ordered), sum(r.status != "ok" for r in ordered))
         run_it, reason, parts = self.decider.decide_publish(*counts)
+        self.progress.close()  # the bar of the notebooks, before the lines of publishing
         index = self.project.site_dir / "index.html"
         if not run_it:
             self.echo(f"Site up to date ({reason}): {self.project.relative(index)}")
@@ -586,7 +586,8 @@ class _Session:
         from qi_helpers.publish.site import build_site
 
         began = time.perf_counter()
-        index = build_site(self.project)
+        pool, count = (self.workers.executor, self.workers.count) if self.workers else (None, 1)
+        index = build_site(self.project, executor=pool, workers=count)
         self.decider.history[PUBLISH] = {
             "key": fingerprint_key(parts),
             "parts": parts,
