@@ -76,7 +76,7 @@ SERVICE_TEAMS: dict[str, dict[str, Any]] = {
         "suffix": "PCC",
         "area": "Patient Contact Centre",
         "kind": "call_centre",
-        "staff": (("call handler", 4), ("supervisor", 1)),
+        "staff": (("call handler", 5),),
         "steps": (("appointment call", "call handler"), ("call outcome logged", "call handler")),
         "served": ("primary_care", "inpatient_ward"),
         "weekly": 90,

@@ -10,17 +10,16 @@ sets it apart is the rest of its 5 Ps: it works in its own area, on its own kind
 :func:`split_by_work` looks at every cluster of the first pass through those two Ps:
 
 1. each member's **main work area** is the location of most of their activities; the members
-   sharing a main work area form a *block*; the block doing most of the cluster's work is its
-   core;
-2. another block is **distinct** when both its work areas and its activities barely overlap
-   those of the rest of the cluster: the proportional similarity of the two mixes,
-   ``PS = sum_i min(p_i, q_i)`` (0: nothing in common, 1: the same mix; Czekanowski's index,
-   as used for niche overlap by Feinsinger, Spears & Poole 1981, Ecology 62(1):27-32), is at
-   most :data:`MAX_OVERLAP` for both;
-3. distinct blocks leave their cluster: to the cluster whose core works in the same area when
-   there is one (a member of the ward's staff caught in another cluster goes back to the ward),
-   else the distinct blocks of that area from every cluster become a microsystem of their own
-   when it is a team (at least :data:`MIN_TEAM` staff) measurable on its own (at least
+   sharing a main work area form a *block*;
+2. two blocks do **the same kind of work** when their work areas or their activities overlap:
+   the proportional similarity of the two mixes, ``PS = sum_i min(p_i, q_i)`` (0: nothing in
+   common, 1: the same mix; Czekanowski's index, as used for niche overlap by Feinsinger,
+   Spears & Poole 1981, Ecology 62(1):27-32), is above :data:`MAX_OVERLAP` for either. Blocks
+   linked that way form a *work group*; the group doing most of the cluster's work is its core;
+3. every other work group leaves the cluster: to the cluster whose core works in the group's
+   main area when there is one (ward staff caught in another cluster go back to the ward), else
+   the groups of that main area from every cluster become a microsystem of their own when it is
+   a team (at least :data:`MIN_TEAM` staff) measurable on its own (at least
    ``min_weekly_volume`` activities a week). Otherwise they stay where they were.
 
 Blocks doing the same kind of work are never split here (two practices joined by shared
@@ -77,13 +76,31 @@ def main_areas(encoded: Encoded) -> np.ndarray:
     return np.asarray(encoded.staff_location.argmax(axis=1)).ravel()
 
 
-def _blocks(encoded: Encoded, members: np.ndarray, area_of: np.ndarray):
-    """The members by main work area: ``(core area, {area: members})``."""
+def _work_groups(encoded: Encoded, members: np.ndarray, area_of: np.ndarray) -> list[np.ndarray]:
+    """The members by kind of work, the largest (by volume) first.
+
+    Members sharing a main work area form a block; two blocks do the same kind of work when
+    their work areas or their activities overlap more than :data:`MAX_OVERLAP`; a group is a
+    connected set of such blocks.
+    """
     areas = area_of[members]
-    blocks = {int(a): members[areas == a] for a in np.unique(areas)}
-    volume = {a: encoded.staff_volume[m].sum() for a, m in blocks.items()}
-    core = max(sorted(volume), key=lambda a: volume[a])
-    return core, blocks
+    blocks = [members[areas == a] for a in np.unique(areas)]
+    mixes = [_mixes(encoded, b) for b in blocks]
+    group = list(range(len(blocks)))
+    for i in range(len(blocks)):
+        for j in range(i + 1, len(blocks)):
+            (areas_i, acts_i), (areas_j, acts_j) = mixes[i], mixes[j]
+            if overlap(areas_i, areas_j) > MAX_OVERLAP or overlap(acts_i, acts_j) > MAX_OVERLAP:
+                old, new = max(group[i], group[j]), min(group[i], group[j])
+                group = [new if g == old else g for g in group]
+    groups = [np.sort(np.concatenate([blocks[i] for i in range(len(blocks)) if group[i] == g]))
+              for g in sorted(set(group))]  # fmt: skip
+    return sorted(groups, key=lambda g: -encoded.staff_volume[g].sum())
+
+
+def _main_area(encoded: Encoded, members: np.ndarray) -> int:
+    """The location index where a group of staff does most of its work."""
+    return int(np.argmax(np.asarray(encoded.staff_location[members].sum(axis=0)).ravel()))
 
 
 def _distinct(encoded: Encoded, block: np.ndarray, rest: np.ndarray) -> tuple[float, float]:
@@ -133,25 +150,25 @@ def split_by_work(
     """
     area_of = main_areas(encoded)
     label = np.empty(len(encoded.staff_ids), dtype=np.int64)
-    home: dict[int, int] = {}  # area -> the cluster whose core works there
+    home: dict[int, tuple[float, int]] = {}  # area -> (volume, cluster) of the core working there
     candidates: dict[int, list[tuple[int, np.ndarray, float, float]]] = {}
     for c, members in enumerate(communities):
         label[members] = c
-        core, blocks = _blocks(encoded, members, area_of)
-        home.setdefault(core, c)
-        for area, block in blocks.items():
-            if area == core:
-                continue
-            rest = np.setdiff1d(members, block)
-            areas_overlap, acts_overlap = _distinct(encoded, block, rest)
-            if areas_overlap <= MAX_OVERLAP and acts_overlap <= MAX_OVERLAP:
-                candidates.setdefault(area, []).append((c, block, areas_overlap, acts_overlap))
+        core, *others = _work_groups(encoded, members, area_of)
+        area = _main_area(encoded, core)
+        home[area] = max(home.get(area, (-1.0, -1)), (encoded.staff_volume[core].sum(), -c))
+        for block in others:
+            areas_overlap, acts_overlap = _distinct(encoded, block, np.setdiff1d(members, block))
+            candidates.setdefault(_main_area(encoded, block), []).append(
+                (c, block, areas_overlap, acts_overlap)
+            )
+    owner = {area: -c for area, (_, c) in home.items()}
     moved: dict[int, list[tuple[np.ndarray, str]]] = {}  # source cluster -> blocks and reasons
     n_clusters = len(communities)
     for area, found in sorted(candidates.items()):
         pooled = np.concatenate([block for _, block, _, _ in found])
-        if area in home:
-            target, why = home[area], "placed with the team whose work area it is"
+        if area in owner:
+            target, why = owner[area], "placed with the team whose work area it is"
         elif (
             len(pooled) >= MIN_TEAM
             and encoded.staff_volume[pooled].sum() / encoded.n_weeks >= min_weekly_volume
@@ -161,6 +178,8 @@ def split_by_work(
         else:
             continue
         for source, block, areas_overlap, acts_overlap in found:
+            if source == target:
+                continue
             label[block] = target
             moved.setdefault(source, []).append(
                 (
@@ -171,8 +190,42 @@ def split_by_work(
                 )
             )
     log = [_split_entry(encoded, communities[s], label, moved[s]) for s in sorted(moved)]
+    log += _gather_lone(encoded, communities, label, owner)
     clusters = [np.flatnonzero(label == c) for c in range(n_clusters)]
     return sorted((c for c in clusters if len(c)), key=lambda c: c[0]), log
+
+
+def _gather_lone(
+    encoded: Encoded, communities: list[np.ndarray], label: np.ndarray, owner: dict[int, int]
+) -> list[dict[str, Any]]:
+    """Clusters of fewer than :data:`MIN_TEAM` staff join the team owning their work area.
+
+    Louvain at a high resolution can leave the members of a service team, each tied to the
+    patients of many teams, in clusters of their own; a microsystem is a team.
+    """
+    log = []
+    for c, members in enumerate(communities):
+        members = members[label[members] == c]
+        if not len(members) or len(members) >= MIN_TEAM:
+            continue
+        area = _main_area(encoded, members)
+        target = owner.get(area, c)
+        if target == c or not len(np.flatnonzero(label == target)):
+            continue
+        cluster, volume = _describe_cluster(encoded, members)
+        label[members] = target
+        log.append(
+            {
+                "action": "merge",
+                "cluster": cluster,
+                "n_staff": len(members),
+                "weekly_volume": round(volume, 1),
+                "parts": [np.flatnonzero(label == target)],
+                "reason": f"{_describe_block(encoded, members, area)}: alone in its cluster (a "
+                "microsystem is a team); placed with the team whose work area it is",
+            }
+        )
+    return log
 
 
 def _split_entry(
