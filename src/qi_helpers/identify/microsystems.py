@@ -91,7 +91,8 @@ class Identification:
         - ``kind``: the kind of most of its activities (``kind_by_activity``), else ``unknown``;
         - ``site``: read from the main work area (``site_pattern``);
         - ``locations``: its work areas, ``;``-separated;
-        - ``linked_microsystems``: up to three microsystems sharing most patients with it, with
+        - ``linked_microsystems``: the three microsystems sharing most patients with it, and any
+          other sharing at least a tenth of its patients (the teams a service team serves), with
           the number shared (its linked processes);
         - ``n_staff``, ``n_patients``: staff in the cluster and patients they saw;
         - ``panel_size``: patients for whom it is the main microsystem (the first of their
