@@ -1,4 +1,4 @@
-"""The variety a DemoMix plants on top of the demo: service teams, cross-cover, bank staff, students."""
+"""The variety a DemoMix plants on top of the demo: service teams, cross-cover, bank, students."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_service_teams_work_in_their_own_area_for_the_patients_of_many_teams(var
     kinds = {"pharmacy": 3, "imaging": 3, "phlebotomy": 3, "call_centre": 3}
     services = truth[truth.index.str.contains("-PHA|-IMG|-PHL|-PCC")]
     assert len(services) == 3 * 3 + 1
-    for ms_id, row in services.iterrows():
+    for _, row in services.iterrows():
         assert row["kind"] in kinds
         done = acts[acts["location"] == row["locations"]]
         # their own kinds of activity, which no team of another kind does

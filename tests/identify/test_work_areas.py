@@ -38,8 +38,11 @@ def _rows(rng, staff, patients, n, activities, location) -> pd.DataFrame:
 def _site(rng, site: str, lab: bool = True) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """Three practices and a ward sharing patients only a little, and the site's laboratory."""
     parts, truth, site_patients = [], {}, []
+    practices = [
+        (f"{site}-PC{i}", 6, ["consultation", "booking"], f"{site} Suite {i}") for i in (1, 2, 3)
+    ]
     for team, n_staff, acts, area in [
-        *[(f"{site}-PC{i}", 6, ["consultation", "booking"], f"{site} Suite {i}") for i in (1, 2, 3)],
+        *practices,
         (f"{site}-W1", 8, ["ward round", "observation"], f"{site} Ward 1"),
     ]:
         staff = [f"{team}-S{i}" for i in range(n_staff)]
