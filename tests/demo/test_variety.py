@@ -60,15 +60,19 @@ def test_bank_staff_students_and_cross_cover_are_what_the_truth_says(varied):
     acts = varied["activities"]
     bank = main.index[main["staff_type"] == "bank"]
     assert len(bank) == 2 * 3
-    days = acts[acts["staff_id"].isin(bank)].groupby("staff_id")["timestamp"].agg(
-        lambda t: t.dt.normalize().nunique()
+    days = (
+        acts[acts["staff_id"].isin(bank)]
+        .groupby("staff_id")["timestamp"]
+        .agg(lambda t: t.dt.normalize().nunique())
     )
     assert days.between(1, 8).all()
     assert staff.loc[bank, "home_unit"].isna().all()
     students = main.index[main["staff_type"] == "student"]
     assert len(students) == 2 * 3 and (staff.loc[students, "role"] == "student").all()
-    weeks = acts[acts["staff_id"].isin(students)].groupby("staff_id")["timestamp"].agg(
-        lambda t: (t.max() - t.min()).days
+    weeks = (
+        acts[acts["staff_id"].isin(students)]
+        .groupby("staff_id")["timestamp"]
+        .agg(lambda t: (t.max() - t.min()).days)
     )
     assert (weeks < 70).all()
     cover = main[main["staff_type"] == "cross_cover"]
