@@ -139,6 +139,11 @@ class _Builder:
         self.main = main["microsystem_id"].to_dict()
         self.types = np.where(main["floater"], "floater", "core")
         self.types = dict(zip(main.index, self.types, strict=True))
+        # the role and work area of every row (reassigned rows keep their role and area)
+        self.row_role = (
+            self.acts["staff_id"].map(self.staff.set_index("staff_id")["role"]).to_numpy()
+        )
+        self.row_area = self.acts["location"].to_numpy()
         self.new_rows: list[pd.DataFrame] = []
         self.new_staff: list[dict[str, Any]] = []
         self.new_ms: list[dict[str, Any]] = []
@@ -226,9 +231,7 @@ def _truth_row(ms_id: str, name: str, kind: str, site: str, area: str, n: int) -
 
 def _role_rows(b: _Builder, location: str, role: str) -> np.ndarray:
     """Rows of the activity log done at ``location`` by core staff in ``role``."""
-    roles = b.staff.set_index("staff_id")["role"]
-    at = b.acts["location"].to_numpy() == location
-    return np.flatnonzero(at & (b.acts["staff_id"].map(roles).to_numpy() == role))
+    return np.flatnonzero((b.row_area == location) & (b.row_role == role))
 
 
 def _cross_cover(b: _Builder, share: float) -> None:
