@@ -102,3 +102,41 @@ def test_robust_across_the_parameters(name):
         )
         worst[(shared, resolution)] = adjusted_rand_index(main_microsystem(result.staff), planted)
     assert min(worst.values()) >= 0.9, worst
+
+
+def test_workbook_03_analyses_a_service_team_from_its_membership():
+    """A measure recorded in the pharmacy's work area reaches the pharmacy found by workbook 01,
+    and workbook 03's analysis runs for it (its registry row and membership are enough)."""
+    import numpy as np
+
+    from qi_helpers.changes import analyse_microsystem
+    from qi_helpers.changes.series import assign_microsystems, series_for_microsystem
+
+    seed, mix = VARIANTS["pharmacy and imaging, seed 4"]
+    tables = make_demo("small", seed, mix=mix)
+    result = identify(tables["activities"], tables["staff"], **_config())
+    pharmacy = result.registry[result.registry["kind"] == "pharmacy"].iloc[0]
+    rng = np.random.default_rng(0)
+    n = 2000
+    events = pd.DataFrame(
+        {
+            "measure_id": "pha_errors",
+            "timestamp": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 104 * 7 * 24, n), "h"),
+            "location": pharmacy["locations"],
+            "value": (rng.random(n) < 0.05).astype(float),
+        }
+    )
+    measures = pd.DataFrame(
+        [["pha_errors", "Dispensing errors", "outcome", "p", "down"]],
+        columns=["measure_id", "name", "family", "chart", "improvement"],
+    )
+    membership = {"staff": result.staff, "patients": result.patients, "locations": result.locations}
+    ms_id = pharmacy["microsystem_id"]
+    cases = assign_microsystems(events, membership, period="week", microsystem_id=ms_id)
+    assert len(cases) == n and (cases["microsystem_id"] == ms_id).all()
+    series = series_for_microsystem(events, membership, measures, microsystem_id=ms_id)
+    assert series["period"].nunique() >= 100
+    pdsa = pd.DataFrame(columns=["microsystem_id", "cycle_id", "change", "start"])
+    analysis = analyse_microsystem(cases, series, measures, pdsa, microsystem_id=ms_id)
+    assert list(analysis.measures["measure_id"]) == ["pha_errors"]
