@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from qi_helpers.identify import adjusted_rand_index, identify, main_microsystem
+from qi_helpers.identify.registry import activity_kind
 from qi_helpers.identify.work_areas import overlap
 
 KINDS = {
@@ -143,3 +144,18 @@ def test_overlap_is_proportional_similarity():
     # min(0.75, 0.25) + min(0.25, 0.75)
     assert overlap(np.array([3, 1]), np.array([1, 3])) == pytest.approx(0.5)
     assert overlap(np.array([0, 0]), np.array([1, 1])) == 0.0
+
+
+def test_a_service_kind_is_read_from_the_words_of_unmapped_activities(organisation):
+    acts, _ = organisation
+    result = identify(acts)  # no kind_by_activity mapping at all
+    kinds = result.registry.set_index("locations")["kind"]
+    labs = kinds[kinds.index.str.contains("Laboratory")]
+    assert len(labs) == 3 and (labs == "laboratory").all()
+    assert (kinds.drop(labs.index) == "unknown").all()
+    assert activity_kind("Venepuncture", {}) == "phlebotomy"
+    assert activity_kind("chest X-ray", {}) == "imaging"
+    assert activity_kind("medicines dispensed", {}) == "pharmacy"
+    assert activity_kind("inbound call", {}) == "call_centre"
+    assert activity_kind("inbound call", {"inbound call": "switchboard"}) == "switchboard"
+    assert activity_kind("consultation", {}) == "unknown"

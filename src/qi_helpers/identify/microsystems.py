@@ -88,7 +88,8 @@ class Identification:
         - ``microsystem_id``: stable, file-name-safe id (the declared unit most of its staff
           give, else ``MS-<main work area>``);
         - ``name``: readable: main work area, main activities and role mix;
-        - ``kind``: the kind of most of its activities (``kind_by_activity``), else ``unknown``;
+        - ``kind``: the most common kind of its activities (``kind_by_activity``, else read from
+          the words of a service activity), ``unknown`` when none of its activities has a kind;
         - ``site``: read from the main work area (``site_pattern``);
         - ``locations``: its work areas, ``;``-separated;
         - ``linked_microsystems``: the three microsystems sharing most patients with it, and any
@@ -174,7 +175,9 @@ def identify(
         Activities per week below which a cluster is merged into its strongest neighbour.
     kind_by_activity : dict, optional
         Maps an activity to a microsystem kind; the kind is the one of the cluster's most common
-        activities. Unmapped: ``"unknown"``.
+        activities. An unmapped activity whose words name a service (specimen, venepuncture,
+        dispensing, x-ray, call; :data:`qi_helpers.identify.registry.SERVICE_KIND_WORDS`) has
+        that kind; any other is ``"unknown"``.
     site_pattern : str, optional
         A regular expression whose first group, matched on the main work area, is the site; when it
         does not match, the site is ``"organisation-wide"``. Default: the first word of the area.

@@ -48,6 +48,35 @@ REGISTRY_COLUMNS = [
 ]
 
 
+#: Kinds of service team recognised from the words of an activity that ``kind_by_activity`` does
+#: not name, checked in order (the first match wins); other unnamed activities are ``unknown``.
+SERVICE_KIND_WORDS = (
+    ("phlebotomy", r"venepuncture|venipuncture|phlebotom|blood (?:draw|taken)"),
+    (
+        "laboratory",
+        r"specimen|assay|analys|patholog|microbiolog|haematolog|biochemist|\blab\b|laborator",
+    ),
+    ("pharmacy", r"dispens|pharmac"),
+    ("imaging", r"x-?ray|radiograph|\bscan|imaging|ultrasound|\bmri\b|\bct\b|mammogra"),
+    ("call_centre", r"\bcalls?\b|call cent|contact cent|helpline"),
+)
+
+
+def activity_kind(activity: str, kind_by_activity: dict[str, str]) -> str:
+    """The kind of microsystem an activity belongs to.
+
+    From ``kind_by_activity`` when it names the activity; else a kind of service team when the
+    activity's words say so (:data:`SERVICE_KIND_WORDS`: "specimen analysis" is laboratory work,
+    "venepuncture" phlebotomy); else ``"unknown"``.
+    """
+    if activity in kind_by_activity:
+        return str(kind_by_activity[activity])
+    for kind, words in SERVICE_KIND_WORDS:
+        if re.search(words, str(activity), flags=re.IGNORECASE):
+            return kind
+    return "unknown"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-") or "unnamed"
 
@@ -363,9 +392,11 @@ def _registry(
     main_location = clusters.main_location
     n_patients, panel, linked = _patients_shared(by_patient, patient_table, ids)
     by_activity = (clusters.member.T @ encoded.staff_activity).toarray()  # k x activities
-    kinds = np.array([str(kind_by_activity.get(a, "unknown")) for a in encoded.activity_names])
+    kinds = np.array([activity_kind(a, kind_by_activity) for a in encoded.activity_names])
     kind_names = np.unique(kinds)
     kind_counts = np.stack([by_activity[:, kinds == n].sum(axis=1) for n in kind_names], axis=1)
+    known = kind_counts * (kind_names != "unknown")  # the most common known kind, if any
+    kind_counts = np.where(known.sum(axis=1, keepdims=True) > 0, known, kind_counts)
     roles = _roles(staff, encoded.staff_ids)
     n_members = np.bincount(cluster_of, minlength=k)
     volume = np.bincount(cluster_of, weights=encoded.staff_volume, minlength=k) / encoded.n_weeks
