@@ -70,6 +70,9 @@ def test_service_teams_get_their_own_row_kind_and_links(variant):
         found = registry.loc[ms_id]
         assert found["kind"] == row["kind"]
         assert found["locations"] == row["locations"]
+        assert found["site"] == (
+            "organisation-wide" if row["site"] == "Organisation" else row["site"]
+        )
         assert found["measurable"]
         linked = [item.split(" (")[0] for item in found["linked_microsystems"].split("; ")]
         served = truth.index[truth["kind"].isin(["primary_care", "inpatient_ward"])]
@@ -140,3 +143,37 @@ def test_workbook_03_analyses_a_service_team_from_its_membership():
     pdsa = pd.DataFrame(columns=["microsystem_id", "cycle_id", "change", "start"])
     analysis = analyse_microsystem(cases, series, measures, pdsa, microsystem_id=ms_id)
     assert list(analysis.measures["measure_id"]) == ["pha_errors"]
+
+
+def test_a_service_team_without_measures_yet_gets_an_empty_analysis():
+    """Workbook 03 runs for every row of the registry: a service team just found, with no
+    measured data and no PDSA cycle, gets a page that says so instead of an error."""
+    from qi_helpers import ConfigError
+    from qi_helpers.changes import analyse_microsystem, what_next
+    from qi_helpers.widgets import tests_of_change_explorer
+
+    seed, mix = VARIANTS["pharmacy and imaging, seed 4"]
+    tables = make_demo("small", seed, mix=mix)
+    result = identify(tables["activities"], tables["staff"], **_config())
+    ms_id = result.registry.loc[result.registry["kind"] == "imaging", "microsystem_id"].iloc[0]
+    series = pd.DataFrame(columns=["microsystem_id", "measure_id", "period", "value"])
+    cases = pd.DataFrame(columns=["microsystem_id", "measure_id", "period", "value"])
+    pdsa = pd.DataFrame(columns=["microsystem_id", "cycle_id", "change", "start"])
+    measures = tables["measures"]
+    with pytest.raises(ConfigError, match="no measured data"):
+        analyse_microsystem(cases, series, measures, pdsa, microsystem_id=ms_id)
+    analysis = analyse_microsystem(
+        cases, series, measures, pdsa, microsystem_id=ms_id, registry=result.registry
+    )
+    assert analysis.verdicts.empty
+    assert "no measured data yet" in what_next(analysis.verdicts)
+    shown = tests_of_change_explorer(
+        cases, series, measures, pdsa, microsystem_id=ms_id, interactive=False,
+        registry=result.registry,
+    )  # fmt: skip
+    assert shown["message"].iloc[0] == f"No measured data for {ms_id} yet."
+    with pytest.raises(ConfigError, match="no measured data"):
+        tests_of_change_explorer(
+            cases, series, measures, pdsa, microsystem_id="NOT-A-TEAM", interactive=False,
+            registry=result.registry,
+        )  # fmt: skip
