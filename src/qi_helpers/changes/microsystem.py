@@ -179,6 +179,7 @@ def analyse_microsystem(
     baseline_periods: int | None = None,
     patients: pd.DataFrame | None = None,
     min_cases: int = 20,
+    registry: pd.DataFrame | None = None,
 ) -> MicrosystemAnalysis:
     """Analyse every measure with data in one microsystem.
 
@@ -204,6 +205,10 @@ def analyse_microsystem(
         (:func:`qi_helpers.changes.equity.subgroup_effects`).
     min_cases : int
         Cases needed in each period of a subgroup before it is judged.
+    registry : DataFrame, optional
+        Workbook 01's registry (``microsystem_id``): a microsystem it lists that has no measured
+        data and no PDSA cycle yet (a service team just found) gets an empty analysis, which
+        says so, instead of an error.
 
     Returns
     -------
@@ -212,11 +217,13 @@ def analyse_microsystem(
     Raises
     ------
     ConfigError
-        When ``microsystem_id`` is not in the series, naming those that are.
+        When ``microsystem_id`` is not in the series, naming those that are (unless
+        ``registry`` lists it).
     """
     own_series = series[(series["microsystem_id"] == microsystem_id).to_numpy()]
     own_series = own_series.astype({"microsystem_id": object, "measure_id": object})
-    if own_series.empty and microsystem_id not in set(pdsa["microsystem_id"]):
+    listed = registry is not None and microsystem_id in set(registry["microsystem_id"].astype(str))
+    if own_series.empty and microsystem_id not in set(pdsa["microsystem_id"]) and not listed:
         known = ", ".join(sorted(series["microsystem_id"].dropna().astype(str).unique())[:20])
         raise ConfigError(
             f"microsystem_id {microsystem_id!r}: no measured data and no PDSA cycles. "

@@ -17,8 +17,10 @@ imports it except the ``qi`` command. Modules:
 from qi_helpers.demo.health_system import (
     CONTRACT_TABLES,
     DEMO_SIZES,
+    SERVICE_TEAMS,
     TEN_CHARACTERISTICS,
     TRUTH_TABLES,
+    DemoMix,
     demo_table_specs,
     make_demo,
     write_demo,
@@ -27,8 +29,10 @@ from qi_helpers.demo.health_system import (
 __all__ = [
     "CONTRACT_TABLES",
     "DEMO_SIZES",
+    "SERVICE_TEAMS",
     "TEN_CHARACTERISTICS",
     "TRUTH_TABLES",
+    "DemoMix",
     "demo_table_specs",
     "make_demo",
     "write_demo",

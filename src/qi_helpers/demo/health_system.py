@@ -55,14 +55,17 @@ from qi_helpers.demo.measures import (
 )
 from qi_helpers.demo.readme import readme_text
 from qi_helpers.demo.structure import Org, build_org
+from qi_helpers.demo.variety import SERVICE_TEAMS, DemoMix, add_variety
 from qi_helpers.errors import ConfigError, DataError
 from qi_helpers.io import atomic_write, write_text
 
 __all__ = [
     "CONTRACT_TABLES",
     "DEMO_SIZES",
+    "SERVICE_TEAMS",
     "TEN_CHARACTERISTICS",
     "TRUTH_TABLES",
+    "DemoMix",
     "demo_table_specs",
     "make_demo",
     "write_demo",
@@ -101,6 +104,7 @@ _STREAMS = {
     "observations": 9,
     "readiness": 10,
     "floaters": 11,
+    "variety": 12,
 }
 _START = np.datetime64(cat.START_DATE, "s")
 
@@ -282,7 +286,9 @@ def _truth_tables(org: Org, act: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def make_demo(size: str = "small", seed: int = 0) -> dict[str, pd.DataFrame]:
+def make_demo(
+    size: str = "small", seed: int = 0, mix: DemoMix | None = None
+) -> dict[str, pd.DataFrame]:
     """Generate the demo health system and its truth.
 
     Parameters
@@ -292,6 +298,14 @@ def make_demo(size: str = "small", seed: int = 0) -> dict[str, pd.DataFrame]:
         used by the tests; ``large`` has 502 microsystems and over 5 million activities.
     seed : int
         Seed of every random draw; the same size and seed give the same tables.
+    mix : DemoMix, optional
+        Variety planted on top of the organisation (:mod:`qi_helpers.demo.variety`): service
+        teams (site pharmacies, imaging departments, phlebotomy clinics, a contact centre serving
+        every site), cross-cover, bank and agency staff, students. Without it the demo is the
+        default one, unchanged. With it the activities, the staff roster, ``truth_microsystems``
+        (a row per service team) and ``truth_membership`` (plus a ``staff_type`` column:
+        core, floater, service, cross_cover, bank, student) are rebuilt; the measures, PDSA log
+        and the other tables stay the default demo's.
 
     Returns
     -------
@@ -330,8 +344,10 @@ def make_demo(size: str = "small", seed: int = 0) -> dict[str, pd.DataFrame]:
     Raises
     ------
     ConfigError
-        If ``size`` is not one of :data:`DEMO_SIZES`.
+        If ``size`` is not one of :data:`DEMO_SIZES`, or ``mix`` has a setting out of range.
     """
+    if mix is not None:
+        mix.check()
     if size not in DEMO_SIZES:
         raise ConfigError(
             f"Unknown demo size {size!r}: expected one of {', '.join(map(repr, DEMO_SIZES))}."
@@ -405,6 +421,8 @@ def make_demo(size: str = "small", seed: int = 0) -> dict[str, pd.DataFrame]:
     tables["adoption"]["adopted"] = tables["adoption"]["adopted"].astype("datetime64[s]")
     tables["truth_effects"]["start"] = tables["truth_effects"]["start"].astype("datetime64[s]")
     tables["observations"]["period"] = tables["observations"]["period"].astype("datetime64[s]")
+    if mix is not None:
+        tables.update(add_variety(tables, mix, _rng(seed, "variety")))
     return tables
 
 

@@ -12,9 +12,12 @@ method in full), on the kept ties of :func:`qi_helpers.identify.network.kept_tie
   Radicchi et al. (2004, PNAS 101(9):2658-2663), and puts a failing part back with the sibling it
   is most tied to, so a single well-knit team is never cut;
 - ``_merge_small``: the "smallest measurable" rule: a cluster below ``min_weekly_volume``
-  activities a week joins the cluster it is most strongly tied to (kept when it has no ties).
+  activities a week joins the cluster it is most strongly tied to among those doing the same kind
+  of work; without such a tie, the cluster owning its main work area; else it is kept, flagged.
 
-:func:`cluster_staff` runs the three steps and returns the labels and the split/merge log.
+Between the first pass and the refinement, :func:`qi_helpers.identify.work_areas.split_by_work`
+splits off the blocks of staff with work areas and activities of their own (service teams).
+:func:`cluster_staff` runs the steps and returns the labels and the split/merge log.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from qi_helpers.identify.network import Encoded, kept_ties
+from qi_helpers.identify.work_areas import same_work, split_by_work
 
 __all__ = ["cluster_staff"]
 
@@ -126,15 +130,8 @@ def _refine(
     return sorted(final, key=lambda c: c[0]), splits
 
 
-def _merge_small(
-    encoded: Encoded, ties: sp.csr_matrix, cluster_of: np.ndarray, min_weekly_volume: float
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Merge clusters below the volume threshold into their most strongly tied neighbour.
-
-    The cluster-to-cluster ties are one sparse product ``M.T @ W @ M``; each merge updates the
-    two clusters' neighbour maps, so the cost grows with the number of clusters, not of staff.
-    """
-    k = int(cluster_of.max()) + 1
+def _neighbours(ties: sp.csr_matrix, cluster_of: np.ndarray, k: int) -> list[dict[int, float]]:
+    """Cluster-to-cluster ties, one sparse product ``M.T @ W @ M``, as a map per cluster."""
     member = sp.csr_matrix(
         (np.ones(len(cluster_of)), (np.arange(len(cluster_of)), cluster_of)),
         shape=(len(cluster_of), k),
@@ -146,19 +143,79 @@ def _merge_small(
     ):
         if a != b and w > 0:
             neighbours[a][b] = w
+    return neighbours
+
+
+def _target(
+    encoded: Encoded,
+    members_of,
+    c: int,
+    neighbours: dict[int, float],
+    by_area: np.ndarray,
+    by_work: bool,
+) -> tuple[int | None, str]:
+    """Where a small cluster goes, and why (``None``: it stays, flagged).
+
+    Its most strongly tied neighbour; with ``by_work``, the most strongly tied one doing the
+    same kind of work (:func:`qi_helpers.identify.work_areas.same_work`), else, when it has no
+    such tie, the cluster doing most of the work in its main work area.
+    """
+    for t in sorted(sorted(neighbours), key=lambda t: -neighbours[t]):
+        if not by_work or same_work(encoded, members_of(c), members_of(t)):
+            return t, (
+                f"most strongly tied to this microsystem ({neighbours[t]:.0f} shared patients "
+                "over its staff's ties)"
+            )
+    if not by_work or not by_area[c].any():
+        return None, ""
+    area = int(np.argmax(by_area[c]))
+    owner = int(np.argmax(by_area[:, area]))
+    if owner == c:
+        return None, ""
+    share = by_area[c, area] / by_area[c].sum()
+    return owner, (
+        "no shared-patient tie to a team doing the same work; works "
+        f"{100 * share:.0f}% at {encoded.location_names[area]}, the work area of this microsystem"
+    )
+
+
+def _merge_small(
+    encoded: Encoded,
+    ties: sp.csr_matrix,
+    cluster_of: np.ndarray,
+    min_weekly_volume: float,
+    by_work: bool = True,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Merge clusters below the volume threshold into their most strongly tied neighbour.
+
+    With ``by_work``, only into a neighbour doing the same kind of work (never a low-volume
+    practice into the pharmacy that serves it), and a cluster without such a tie (a bank nurse
+    with a few shifts) joins the cluster owning its main work area (:func:`_target`). Each merge
+    updates the two clusters' neighbour maps, so the cost grows with the number of clusters, not
+    of staff.
+    """
+    k = int(cluster_of.max()) + 1
+    neighbours = _neighbours(ties, cluster_of, k)
     volume = np.bincount(cluster_of, weights=encoded.staff_volume, minlength=k) / encoded.n_weeks
-    alive = np.ones(k, dtype=bool)
-    has_ties = np.array([bool(n) for n in neighbours])
+    member = sp.csr_matrix(
+        (np.ones(len(cluster_of)), (np.arange(len(cluster_of)), cluster_of)),
+        shape=(len(cluster_of), k),
+    )
+    by_area = (member.T @ encoded.staff_location).toarray()
+    settled = np.zeros(k, dtype=bool)  # merged away, or staying
     owner = np.arange(k)  # cluster -> the cluster it now belongs to
     merges: list[dict[str, Any]] = []
+    members_of = lambda c: np.flatnonzero(owner[cluster_of] == c)  # noqa: E731
     while True:
-        small = np.flatnonzero(alive & has_ties & (volume < min_weekly_volume))
+        small = np.flatnonzero(~settled & (volume < min_weekly_volume))
         if not len(small):
             break
         c = int(small[np.argmin(volume[small])])
-        target = max(sorted(neighbours[c]), key=lambda t: neighbours[c][t])
-        strength = neighbours[c][target]
-        members = np.flatnonzero(owner[cluster_of] == c)
+        settled[c] = True
+        target, why = _target(encoded, members_of, c, neighbours[c], by_area, by_work)
+        if target is None:
+            continue
+        members = members_of(c)
         cluster, _ = _describe(encoded, members)
         merges.append(
             {
@@ -168,8 +225,7 @@ def _merge_small(
                 "weekly_volume": round(float(volume[c]), 1),
                 "target": target,
                 "reason": f"{volume[c]:.1f} activities a week, below the minimum of "
-                f"{min_weekly_volume:g}; most strongly tied to this microsystem "
-                f"({strength:.0f} shared patients over its staff's ties)",
+                f"{min_weekly_volume:g}; {why}",
             }
         )
         for other, w in neighbours[c].items():
@@ -180,8 +236,8 @@ def _merge_small(
         neighbours[c] = {}
         owner[owner == c] = target
         volume[target] += volume[c]
-        alive[c] = False
-        has_ties = np.array([bool(n) for n in neighbours])
+        by_area[target] += by_area[c]
+        by_area[c] = 0
     for m in merges:  # a target merged later itself: follow it to the final cluster
         m["target"] = int(owner[m["target"]])
     return owner[cluster_of], merges
@@ -195,8 +251,9 @@ def cluster_staff(
     min_weekly_volume: float,
     refine: bool,
     seed: int,
+    work_areas: bool = True,
 ) -> tuple[np.ndarray, list[dict[str, Any]], sp.csr_matrix]:
-    """Cluster the staff: Louvain, the optional refinement, then the small-cluster merges.
+    """Cluster the staff: Louvain, the work-area split, the refinement, the small-cluster merges.
 
     Parameters
     ----------
@@ -212,6 +269,11 @@ def cluster_staff(
         Re-run Louvain inside each community and keep the splits into weak communities.
     seed : int
         Seed of the Louvain algorithm.
+    work_areas : bool
+        Split off the blocks of staff with work areas and activities of their own
+        (:func:`qi_helpers.identify.work_areas.split_by_work`) after the first pass, and merge
+        small clusters only into clusters doing the same kind of work; False gives the clusters
+        of shared patients alone.
 
     Returns
     -------
@@ -226,12 +288,15 @@ def cluster_staff(
     ties = kept_ties(encoded, min_shared_patients)
     communities = _louvain(ties, resolution, seed)
     log: list[dict[str, Any]] = []
+    if work_areas:
+        communities, log = split_by_work(encoded, communities, min_weekly_volume)
     if refine:
-        communities, log = _refine(encoded, ties, communities, resolution, seed)
+        communities, splits = _refine(encoded, ties, communities, resolution, seed)
+        log += splits
     cluster_of = np.empty(len(encoded.staff_ids), dtype=np.int64)
     for label, members in enumerate(communities):
         cluster_of[members] = label
-    cluster_of, merges = _merge_small(encoded, ties, cluster_of, min_weekly_volume)
+    cluster_of, merges = _merge_small(encoded, ties, cluster_of, min_weekly_volume, work_areas)
     for m in merges:  # the merged-into cluster, named by a member
         m["parts"] = [np.flatnonzero(cluster_of == m.pop("target"))]
     log += merges

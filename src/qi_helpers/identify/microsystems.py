@@ -15,6 +15,15 @@ works with whom on which patients, which an organisation chart rarely records:
    ``B @ B.T`` of the staff-patient incidence matrix;
 3. communities of that network by Louvain modularity optimisation (Blondel et al. 2008, J Stat
    Mech P10008), seeded, through networkx;
+3b. work areas and activities (:mod:`qi_helpers.identify.work_areas`): a microsystem is also "a
+   work area or department with the same aims, linked processes and shared information"
+   (Nelson et al. 2002), such as a laboratory or a call centre. Such a service team touches the
+   patients of many teams, so shared patients alone put it in the team it shares most patients
+   with. Inside each community, the staff are grouped by their main work area; a group whose
+   work areas and activities barely overlap those of the rest of the community (proportional
+   similarity at most 0.2 for both; Feinsinger et al. 1981) is split off: into the community
+   that works in that area, else as a microsystem of its own when it has at least two staff and
+   is measurable on its own. Each split is reported in ``merges`` with the group in words;
 4. refinement: modularity cannot see communities smaller than about the square root of the
    network's size and merges them (the resolution limit, Fortunato & Barthelemy 2007, PNAS
    104(1):36-41). Following the recursive use of modularity of Ruan & Zhang (2008, Phys Rev E
@@ -24,7 +33,10 @@ works with whom on which patients, which an organisation chart rarely records:
    the sibling it is most tied to. A single well-knit team never passes the test, so real teams
    are not cut; every split is reported in ``merges``;
 5. "smallest measurable": a cluster with fewer than ``min_weekly_volume`` activities a week is
-   merged into the cluster it is most strongly tied to, or kept and flagged when it has no ties.
+   merged into the cluster it is most strongly tied to among those doing the same kind of work
+   (a low-volume practice never joins the pharmacy serving it); without such a tie, into the
+   cluster that owns its main work area (a bank nurse with a few shifts joins the ward); else it
+   is kept and flagged.
 
 Work areas (locations) are attached to the cluster that does most of the work there; each
 patient's panel shares are the share of their activities delivered by each cluster; the linked
@@ -41,7 +53,8 @@ Modules
 -------
 This module holds :func:`identify` and its result, :class:`Identification`. The steps live in
 :mod:`qi_helpers.identify.network` (1-2: encoding, staff projection),
-:mod:`qi_helpers.identify.communities` (3-5: Louvain, refinement, merges) and
+:mod:`qi_helpers.identify.communities` (3-5: Louvain, refinement, merges),
+:mod:`qi_helpers.identify.work_areas` (3b: the split by work area and activities) and
 :mod:`qi_helpers.identify.registry` (naming and describing the clusters); the public names of
 all of them are gathered in :mod:`qi_helpers.identify`.
 """
@@ -75,10 +88,12 @@ class Identification:
         - ``microsystem_id``: stable, file-name-safe id (the declared unit most of its staff
           give, else ``MS-<main work area>``);
         - ``name``: readable: main work area, main activities and role mix;
-        - ``kind``: the kind of most of its activities (``kind_by_activity``), else ``unknown``;
+        - ``kind``: the most common kind of its activities (``kind_by_activity``, else read from
+          the words of a service activity), ``unknown`` when none of its activities has a kind;
         - ``site``: read from the main work area (``site_pattern``);
         - ``locations``: its work areas, ``;``-separated;
-        - ``linked_microsystems``: up to three microsystems sharing most patients with it, with
+        - ``linked_microsystems``: the three microsystems sharing most patients with it, and any
+          other sharing at least a tenth of its patients (the teams a service team serves), with
           the number shared (its linked processes);
         - ``n_staff``, ``n_patients``: staff in the cluster and patients they saw;
         - ``panel_size``: patients for whom it is the main microsystem (the first of their
@@ -106,7 +121,7 @@ class Identification:
         Data-quality messages (rows dropped, staff missing from the roster).
     settings : dict
         The window and parameters used (``start``, ``end``, ``n_weeks``, ``min_shared_patients``,
-        ``resolution``, ``min_weekly_volume``, ``refine``, ``seed``).
+        ``resolution``, ``min_weekly_volume``, ``refine``, ``seed``, ``work_areas``).
     """
 
     registry: pd.DataFrame
@@ -134,6 +149,7 @@ def identify(
     refine: bool = True,
     seed: int = 0,
     encoded: Encoded | None = None,
+    work_areas: bool = True,
 ) -> Identification:
     """Find the microsystems in an activity log.
 
@@ -159,7 +175,9 @@ def identify(
         Activities per week below which a cluster is merged into its strongest neighbour.
     kind_by_activity : dict, optional
         Maps an activity to a microsystem kind; the kind is the one of the cluster's most common
-        activities. Unmapped: ``"unknown"``.
+        activities. An unmapped activity whose words name a service (specimen, venepuncture,
+        dispensing, x-ray, call; :data:`qi_helpers.identify.registry.SERVICE_KIND_WORDS`) has
+        that kind; any other is ``"unknown"``.
     site_pattern : str, optional
         A regular expression whose first group, matched on the main work area, is the site; when it
         does not match, the site is ``"organisation-wide"``. Default: the first word of the area.
@@ -172,6 +190,12 @@ def identify(
         The activities already encoded by :func:`qi_helpers.identify.network.encode` with the
         same window (the explorer passes it to re-cluster quickly); ``activities`` is then not
         read again.
+    work_areas : bool
+        Use the work areas (``location``) and activity mix of each member of staff too: split
+        off the blocks of staff with work areas and activities of their own (service teams such
+        as a laboratory, a pharmacy or a call centre), and merge small clusters only into
+        clusters doing the same kind of work (see the module notes). False clusters on shared
+        patients alone.
 
     Returns
     -------
@@ -189,7 +213,8 @@ def identify(
     The method (module docstring): Nelson et al. (2002) for the microsystem; Barnett et al.
     (2011) and Kuo et al. for patient-sharing networks and the threshold of about six shared
     patients; Blondel et al. (2008) for Louvain; Fortunato & Barthelemy (2007) for its resolution
-    limit; Ruan & Zhang (2008) and Radicchi et al. (2004) for the refinement.
+    limit; Ruan & Zhang (2008) and Radicchi et al. (2004) for the refinement; Feinsinger,
+    Spears & Poole (1981) for the proportional similarity of work areas and activity mixes.
     """
     if encoded is None:
         encoded = encode(activities, staff, start=start, end=end)
@@ -200,6 +225,7 @@ def identify(
         min_weekly_volume=min_weekly_volume,
         refine=refine,
         seed=seed,
+        work_areas=work_areas,
     )
     registry, staff_table, patient_table, locations, labels = assemble_tables(
         encoded,
@@ -253,6 +279,7 @@ def identify(
             "min_weekly_volume": min_weekly_volume,
             "refine": refine,
             "seed": seed,
+            "work_areas": work_areas,
         },
     )
     return result

@@ -48,6 +48,35 @@ REGISTRY_COLUMNS = [
 ]
 
 
+#: Kinds of service team recognised from the words of an activity that ``kind_by_activity`` does
+#: not name, checked in order (the first match wins); other unnamed activities are ``unknown``.
+SERVICE_KIND_WORDS = (
+    ("phlebotomy", r"venepuncture|venipuncture|phlebotom|blood (?:draw|taken)"),
+    (
+        "laboratory",
+        r"specimen|assay|analys|patholog|microbiolog|haematolog|biochemist|\blab\b|laborator",
+    ),
+    ("pharmacy", r"dispens|pharmac"),
+    ("imaging", r"x-?ray|radiograph|\bscan|imaging|ultrasound|\bmri\b|\bct\b|mammogra"),
+    ("call_centre", r"\bcalls?\b|call cent|contact cent|helpline"),
+)
+
+
+def activity_kind(activity: str, kind_by_activity: dict[str, str]) -> str:
+    """The kind of microsystem an activity belongs to.
+
+    From ``kind_by_activity`` when it names the activity; else a kind of service team when the
+    activity's words say so (:data:`SERVICE_KIND_WORDS`: "specimen analysis" is laboratory work,
+    "venepuncture" phlebotomy); else ``"unknown"``.
+    """
+    if activity in kind_by_activity:
+        return str(kind_by_activity[activity])
+    for kind, words in SERVICE_KIND_WORDS:
+        if re.search(words, str(activity), flags=re.IGNORECASE):
+            return kind
+    return "unknown"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-") or "unnamed"
 
@@ -294,7 +323,10 @@ def _patients_shared(
 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
     """Patients seen and panel size of each cluster, and the patients each pair shares.
 
-    The shared patients (diagonal removed) give the linked microsystems.
+    The shared patients (diagonal removed) give the linked microsystems. A cluster that is the
+    main microsystem of fewer than half the patients it sees serves the patients of other teams
+    (a laboratory, a pharmacy, a call centre): its row counts instead the patients it saw whose
+    main microsystem is the other one, the teams whose patients it serves.
     """
     seen = by_patient.tocsr()
     seen.data = np.ones_like(seen.data)
@@ -302,6 +334,15 @@ def _patients_shared(
     n_patients = linked.diagonal().astype(np.int64)
     main_of_patient = patient_table.drop_duplicates("patient_id")["microsystem_id"]
     panel = main_of_patient.value_counts().reindex(ids, fill_value=0).to_numpy(dtype=np.int64)
+    serves = np.flatnonzero(panel < n_patients / 2)
+    if len(serves):
+        k, n = seen.shape
+        main = np.asarray(by_patient.tocsc().argmax(axis=0)).ravel()
+        onehot = sp.csr_matrix((np.ones(n), (np.arange(n), main)), shape=(n, k))
+        served = (seen[serves] @ onehot).tocsr()
+        row_of = dict(zip(serves.tolist(), range(len(serves)), strict=True))
+        rows = [served[row_of[c]] if c in row_of else linked[c] for c in range(k)]
+        linked = sp.vstack(rows).tocsr()
     linked.setdiag(0)
     linked.eliminate_zeros()
     return n_patients, panel, linked
@@ -313,10 +354,17 @@ def _role_text(roles: pd.Series) -> str:
     return ", ".join(f"{n} {r}" for r, n in mix.head(3).items())
 
 
-def _linked_text(row: sp.csr_matrix, ids: np.ndarray) -> str:
-    """The (up to) three microsystems sharing most patients with one, and how many."""
-    best = np.argsort(-row.data, kind="stable")[:3]
-    return "; ".join(f"{ids[row.indices[j]]} ({int(row.data[j])} patients)" for j in best)
+#: Beyond the three sharing most patients, a microsystem sharing at least this share of a
+#: microsystem's patients is also linked (a service team serves the patients of every team).
+LINKED_SHARE = 0.1
+
+
+def _linked_text(row: sp.csr_matrix, ids: np.ndarray, n_patients: int) -> str:
+    """The microsystems sharing most patients with one, and how many: the three sharing most,
+    and any other sharing at least :data:`LINKED_SHARE` of its patients."""
+    order = np.argsort(-row.data, kind="stable")
+    keep = (np.arange(len(order)) < 3) | (row.data[order] >= LINKED_SHARE * max(n_patients, 1))
+    return "; ".join(f"{ids[row.indices[j]]} ({int(row.data[j])} patients)" for j in order[keep])
 
 
 def _why(volume: float, min_weekly_volume: float) -> str:
@@ -344,9 +392,11 @@ def _registry(
     main_location = clusters.main_location
     n_patients, panel, linked = _patients_shared(by_patient, patient_table, ids)
     by_activity = (clusters.member.T @ encoded.staff_activity).toarray()  # k x activities
-    kinds = np.array([str(kind_by_activity.get(a, "unknown")) for a in encoded.activity_names])
+    kinds = np.array([activity_kind(a, kind_by_activity) for a in encoded.activity_names])
     kind_names = np.unique(kinds)
     kind_counts = np.stack([by_activity[:, kinds == n].sum(axis=1) for n in kind_names], axis=1)
+    known = kind_counts * (kind_names != "unknown")  # the most common known kind, if any
+    kind_counts = np.where(known.sum(axis=1, keepdims=True) > 0, known, kind_counts)
     roles = _roles(staff, encoded.staff_ids)
     n_members = np.bincount(cluster_of, minlength=k)
     volume = np.bincount(cluster_of, weights=encoded.staff_volume, minlength=k) / encoded.n_weeks
@@ -362,7 +412,7 @@ def _registry(
                 "kind": str(kind_names[int(np.argmax(kind_counts[c]))]),
                 "site": _site(str(main_location[c]), site_pattern),
                 "locations": "; ".join(areas or [f"{main_location[c]} (shared)"]),
-                "linked_microsystems": _linked_text(linked.getrow(c), ids),
+                "linked_microsystems": _linked_text(linked.getrow(c), ids, n_patients[c]),
                 "n_staff": int(n_members[c]),
                 "n_patients": int(n_patients[c]),
                 "panel_size": int(panel[c]),

@@ -59,9 +59,9 @@ def _summary(result: Identification) -> str:
     return (
         f"**{len(result.registry)} microsystems** with ties of at least "
         f"{s['min_shared_patients']} shared patients, resolution {s['resolution']:g} and a "
-        f"minimum of {s['min_weekly_volume']:g} activities a week: {n_split} split(s) by the "
-        f"refinement, {n_merge} merge(s) of clusters too small to measure, {not_measurable} "
-        "kept but not measurable on their own."
+        f"minimum of {s['min_weekly_volume']:g} activities a week: {n_split} split(s) by work "
+        f"area and activities or by the refinement, {n_merge} merge(s) of clusters too small to "
+        f"measure, {not_measurable} kept but not measurable on their own."
     )
 
 
@@ -99,7 +99,8 @@ def identify_explorer(
         Patient counts from 1 to this minus 1 in the registry show as ``"<threshold"``
         (:func:`qi_helpers.identify.published.published_registry`).
     **options
-        Passed to ``identify`` (``kind_by_activity``, ``site_pattern``, ``refine``).
+        Passed to ``identify`` (``kind_by_activity``, ``site_pattern``, ``refine``,
+        ``work_areas``).
 
     Returns
     -------

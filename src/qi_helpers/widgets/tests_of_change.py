@@ -63,6 +63,7 @@ def tests_of_change_explorer(
     baseline_periods: int | None = None,
     min_points: int = 10,
     interactive: bool = True,
+    registry: pd.DataFrame | None = None,
 ) -> Any:
     """Pick a microsystem, a measure, a rule set and a chart type; see the chart and verdict.
 
@@ -92,6 +93,9 @@ def tests_of_change_explorer(
         As :func:`qi_helpers.changes.analysis.analyse`.
     interactive : bool
         False in batch runs (``qi run``): return the static chart.
+    registry : DataFrame, optional
+        Workbook 01's registry: a microsystem it lists without measured data yet (a service team
+        just found) gets a one-row ``message`` table saying so instead of an error.
 
     Returns
     -------
@@ -106,9 +110,12 @@ def tests_of_change_explorer(
     Raises
     ------
     ConfigError
-        Unknown microsystem or measure, naming those available.
+        Unknown microsystem (not in ``registry`` either) or measure, naming those available.
     """
     available = sorted(series["microsystem_id"].dropna().astype(str).unique())
+    listed = registry is not None and microsystem_id in set(registry["microsystem_id"].astype(str))
+    if microsystem_id not in available and listed:
+        return pd.DataFrame({"message": [f"No measured data for {microsystem_id} yet."]})
     if microsystem_id not in available:
         raise ConfigError(
             f"microsystem_id {microsystem_id!r} has no measured data; choose one of "
