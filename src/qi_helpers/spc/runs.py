@@ -181,7 +181,8 @@ def _one_group(y: np.ndarray, cl: np.ndarray, include: np.ndarray, method: str) 
     The same statistics from the run boundaries of the one sequence of useful points, without
     the group-wise bookkeeping.
     """
-    side = np.sign(y[include] - cl[include])
+    with np.errstate(invalid="ignore"):  # an infinite y on an infinite centre line
+        side = np.sign(y[include] - cl[include])
     side = side[side * side == 1]  # neither on the centre line (0) nor missing (NaN)
     n_obs, n_useful = int(include.sum()), len(side)
     if n_useful == 0:
