@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from spc_peers import best_per_call  # one timing protocol for qic and the peers
 
 from qi_helpers.spc.qic import qic
 
@@ -96,19 +97,6 @@ def _call(chart: str):
         return qic(d, "week", "y", "n" if "n" in d else None, chart=chart)
 
     return call
-
-
-def best_per_call(call, frame: pd.DataFrame, repeat: int, calls: int) -> float:
-    """Best over ``repeat`` rounds of the mean time of ``calls`` calls (after a warm-up)."""
-    for _ in range(max(calls // 10, 5)):
-        call(frame)
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            call(frame)
-        best = min(best, (time.perf_counter() - t0) / calls)
-    return best
 
 
 def time_project(series, tables, repeat: int, calls: int) -> dict[str, dict[str, float]]:

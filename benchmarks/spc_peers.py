@@ -47,6 +47,10 @@ PEERS = {"shewhart": _shewhart, "abspc": _abspc}
 
 
 def best_per_call(call, frame: pd.DataFrame, repeat: int, calls: int) -> float:
+    """Best over ``repeat`` rounds of the mean time of ``calls`` calls (after a warm-up).
+
+    ``bench_spc.py`` times ``qic`` with this function too, so both sides follow one protocol.
+    """
     for _ in range(max(calls // 10, 5)):
         call(frame)
     best = float("inf")
