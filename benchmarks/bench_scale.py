@@ -113,16 +113,62 @@ def one_microsystem(project: Path, repeats: int = 3) -> float:
     )
 
 
+def large_run(
+    large: Path, cluster: bool, peaks: dict[str, PeakMemory], first: bool = False
+) -> None:
+    """(d): the whole run of ``large`` with ``--jobs 2`` (forced, or its first run), the rerun
+    with nothing changed, and with ``cluster`` the forced run on a Dask LocalCluster."""
+    whole_large, peaks["large run"] = qi(large, "--jobs", "2", *(() if first else ("--force",)))
+    count = notebooks(large)
+    nothing, _ = qi(large, "--jobs", "2")
+    print(
+        f"(d) whole {'first' if first else 'forced'} run of large --jobs 2: "
+        f"{whole_large / 60:.1f} min ({count} notebooks, "
+        f"{count / (whole_large / 60) / 2:.1f} notebooks per minute per worker); "
+        f"nothing changed: {nothing:.2f}s",
+        flush=True,
+    )
+    if cluster:
+        dask_large, peaks["large run, --cluster local"] = qi(
+            large, "--cluster", "local", "--jobs", "2", "--force"
+        )
+        print(
+            f"    --cluster local --jobs 2 --force: {dask_large / 60:.1f} min, "
+            f"{count / (dask_large / 60) / 2:.1f} notebooks per minute per worker",
+            flush=True,
+        )
+    if first:
+        print_peaks(peaks)
+
+
+def print_peaks(peaks: dict[str, PeakMemory]) -> None:
+    """(e): the peak memory of one process in each measured run."""
+    print("(e) peak memory of one process:")
+    for name, memory in peaks.items():
+        print(
+            f"    {name}: workers and kernels {gb(memory.child_peak)}, "
+            f"the run itself {gb(memory.run_peak)}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large-run", action="store_true", help="(d): the whole large run")
     parser.add_argument("--cluster", action="store_true", help="(d) on a Dask LocalCluster too")
+    parser.add_argument(
+        "--large-only",
+        action="store_true",
+        help="only (d) and (e): a first whole run of a new large demo, then the reruns",
+    )
     parser.add_argument("--keep", help="keep the projects in this folder (default: temporary)")
     args = parser.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="qi-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         print(f"projects under {tmp}", flush=True)
+        if args.large_only:
+            large_run(make_project(tmp / "large", "large"), args.cluster, {}, first=True)
+            return 0
         small = prepared(tmp / "small", "small")
         large = prepared(tmp / "large", "large")
         one_small, one_large = one_microsystem(small), one_microsystem(large)
@@ -146,29 +192,8 @@ def main() -> int:
         )
         peaks = {"medium run": mem_medium, "workbook 01 on large": mem_01}
         if args.large_run:
-            whole_large, mem_large = qi(large, "--jobs", "2", "--force")
-            peaks["large run"] = mem_large
-            count = notebooks(large)
-            nothing, _ = qi(large, "--jobs", "2")
-            print(
-                f"(d) whole forced run of large --jobs 2: {whole_large / 60:.1f} min "
-                f"({count} notebooks, {count / (whole_large / 60) / 2:.1f} notebooks per minute "
-                f"per worker); nothing changed: {nothing:.2f}s",
-                flush=True,
-            )
-            if args.cluster:
-                dask_large, _ = qi(large, "--cluster", "local", "--jobs", "2", "--force")
-                print(
-                    f"    --cluster local --jobs 2: {dask_large / 60:.1f} min, "
-                    f"{count / (dask_large / 60) / 2:.1f} notebooks per minute per worker",
-                    flush=True,
-                )
-        print("(e) peak memory of one process:")
-        for name, memory in peaks.items():
-            print(
-                f"    {name}: workers and kernels {gb(memory.child_peak)}, "
-                f"the run itself {gb(memory.run_peak)}"
-            )
+            large_run(large, args.cluster, peaks)
+        print_peaks(peaks)
         print("ratios:")
         print(f"  one microsystem, large / small = {one_large / one_small:.2f}  (target <= 1.5)")
         print(f"  whole run, medium / small = {whole_medium / whole_small:.2f}  (target <= 5.5)")

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from qi_helpers.data.arrow_memory import give_back_freed_memory
 from qi_helpers.data.cross_checks import cross_check
 from qi_helpers.data.problems import render_table
 from qi_helpers.data.sources import read_source
@@ -323,6 +324,8 @@ class Project:
             name, loaded.frame, source=loaded.where, date_format=spec.get("date_format")
         )
         typed.attrs["source"] = loaded.where
+        del loaded
+        give_back_freed_memory()  # e.g. the timestamps as text, parsed and freed
         return typed
 
     def load_tables(self, *names: str, required: bool = True) -> dict[str, pd.DataFrame | None]:

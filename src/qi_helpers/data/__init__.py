@@ -18,6 +18,7 @@ the tables it is handed. Modules:
 - ``cross_checks``: the rules across tables (:func:`cross_check`);
 - ``report``: :class:`CheckReport`, the report of ``qi check``;
 - ``checks``: ``qi check`` itself (:func:`check_project`, :func:`check_tables`);
+- ``arrow_memory``: memory pyarrow frees goes back to the system;
 - ``columns``: the column checks of the steps (:func:`require_columns`, ...);
 - ``scaffold``: ``qi init`` (:func:`init_project`, the templates).
 """

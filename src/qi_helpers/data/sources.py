@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 from qi_helpers.data.databases import read_sql
 from qi_helpers.data.excel import XLSX_LIMITS, read_excel
 from qi_helpers.data.loaded import Loaded
+from qi_helpers.data.arrow_memory import use_system_allocator
 from qi_helpers.errors import SourceError
 from qi_helpers.errors import ConfigError, format_rows
 
@@ -329,6 +330,7 @@ def read_source(
         cannot be read.
     """
     _check_spec(spec, name)
+    use_system_allocator()
     if "path" in spec:
         renames = spec.get("columns") if isinstance(spec.get("columns"), dict) else {}
         wanted = None

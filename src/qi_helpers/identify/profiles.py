@@ -110,6 +110,11 @@ def _share(frame: pd.DataFrame, by: str = "microsystem_id", column: str = "n") -
     return frame[column] / total.where(total > 0)
 
 
+def _text(column: pd.Series) -> pd.Series:
+    """``column`` as a string column: itself when it already is one (no copy)."""
+    return column if isinstance(column.dtype, pd.StringDtype) else column.astype("string")
+
+
 def _prepare(identification: Identification, activities: pd.DataFrame) -> pd.DataFrame:
     require_dataframe(activities, ACTIVITY_COLUMNS, "activities")
     settings = identification.settings or {}
@@ -122,20 +127,26 @@ def _prepare(identification: Identification, activities: pd.DataFrame) -> pd.Dat
     cols = [c for c in ("patient_id", "activity", "location", "encounter_id") if c in activities]
     acts = activities.loc[keep, cols] if not keep.all() else activities[cols]
     owner = identification.locations.set_index("location")["microsystem_id"]
-    loc_code, loc_names = pd.factorize(acts["location"].astype("string"))
+    # Codes are factorised from the text columns as they are: a cast to another string dtype
+    # would copy 6 million strings for nothing (workbook 01 must stay under 2 GB on the large
+    # demo), and 32-bit codes halve the frame's integer columns.
+    loc_code, loc_names = pd.factorize(_text(acts["location"]))
     ms_of_location = pd.Series(np.asarray(loc_names, dtype=object)).map(owner)
     ms_code, ms_names = pd.factorize(ms_of_location, sort=True)
-    ms = np.where(loc_code >= 0, ms_code[np.maximum(loc_code, 0)], -1)
-    act_code, act_names = pd.factorize(acts["activity"].astype("string").fillna(""), sort=True)
+    ms = np.where(loc_code >= 0, ms_code[np.maximum(loc_code, 0)], -1).astype(np.int32)
+    activity = _text(acts["activity"])
+    if activity.isna().any():
+        activity = activity.fillna("")
+    act_code, act_names = pd.factorize(activity, sort=True)
     frame = pd.DataFrame(
         {
             "ms": ms,
-            "activity": act_code,
+            "activity": act_code.astype(np.int32),
             "timestamp": ts[keep].to_numpy() if not keep.all() else ts.to_numpy(),
         }
     )
     if "encounter_id" in acts.columns:
-        enc = acts["encounter_id"].astype("string")
+        enc = _text(acts["encounter_id"])
         missing = enc.isna().to_numpy()
         group = pd.factorize(enc)[0]
         if missing.any():  # no encounter: the patient's day
