@@ -533,3 +533,46 @@ def test_every_figure_of_the_package_is_made_by_the_drawing_helper():
         if made.search(line) or re.search(r"\bfig(ure)?\s*=\s*Figure\b", line)
     ]
     assert offenders == []
+
+
+def test_plot_waves_of_many_adopters_draws_one_bar_per_wave():
+    """Hundreds of adopters: one bar per change and wave, labelled with its size (issue 17)."""
+    from qi_helpers.spread import plan
+
+    many = pd.DataFrame(
+        {"change": ["Huddle"] * 70 + ["Recall"] * 30,
+         "microsystem_id": [f"MS-{i:03d}" for i in range(100)],
+         "score": np.linspace(1, 0, 100)}
+    )  # fmt: skip
+    spread = plan(many, waves=3, start="2025-01-06")
+    fig = plot_waves(spread)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    expected = spread.groupby(["change", "wave"], sort=False).size()
+    assert labels == [f"{c}: wave {w}, {n} microsystems" for (c, w), n in expected.items()]
+    assert sum(int(label.split(", ")[1].split()[0]) for label in labels) == 100
+    # a short plan keeps one bar per adopter
+    few = plot_waves(plan(many.head(10), waves=2, start="2025-01-06"))
+    assert len(few.axes[0].get_yticklabels()) == 10
+
+
+def test_plot_sustain_of_many_adopters_shows_those_needing_a_look_first():
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame(
+        {"period": pd.date_range("2024-01-01", periods=30, freq="W-MON"),
+         "value": rng.normal(10, 1, 30)}
+    )  # fmt: skip
+    chart = qic(data, "period", "value", chart="i", part=[15])
+    verdicts = pd.DataFrame(
+        {"microsystem_id": [f"MS-{i:02d}" for i in range(40)], "change": "Huddle",
+         "measure_id": "m", "name": "Seen within", "improvement": "up",
+         "adopted": pd.Timestamp("2024-04-15"),
+         "verdict": ["improved and holding"] * 30 + ["lost"] * 3 + ["no signal yet"] * 7}
+    )  # fmt: skip
+    charts = {(r.microsystem_id, r.change, r.measure_id): chart for r in verdicts.itertuples()}
+    fig = plot_sustain(SimpleNamespace(verdicts=verdicts, charts=charts), max_panels=12)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert len(titles) == 12
+    assert [t.split(" - ")[1] for t in titles] == (
+        ["lost"] * 3 + ["no signal yet"] * 7 + ["improved and holding"] * 2
+    )
+    assert "12 of 40" in fig._suptitle.get_text()

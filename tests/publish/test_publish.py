@@ -324,15 +324,15 @@ def test_index_dashboard_rows_badges_status(site):
     rows = re.findall(r"<tr data-kind.*?</tr>", index, flags=re.DOTALL)
     assert len(rows) == 5
     good = next(r for r in rows if "GOOD-1" in r)
-    assert "Special cause variation: improvement (lower)" in good
-    assert "Assurance: the target will consistently be met" in good
-    assert "Common cause variation" in good
+    assert 'aria-label="Variation: improvement, lower">L<' in good
+    assert 'aria-label="Assurance: consistently meets target">P<' in good
+    assert 'aria-label="Variation: common cause">~<' in good
     assert "6.5 days" in good and "81.2%" in good
     assert "23 Jun 2025" in good
     assert 'href="03_analyse_tests/GOOD-1.html"' in good
     assert ">Pilot<" in good
     broken = next(r for r in rows if "BROKEN-1" in r)
-    assert "No variation badge" in broken
+    assert "No variation icon" in broken
     assert "failed" in broken and 'href="03_analyse_tests/BROKEN-1.failed.html#error"' in broken
     adopter = next(r for r in rows if "&lt;script&gt;alert(1)&lt;/script&gt;" in r)
     assert "Adopter, wave 1" in adopter

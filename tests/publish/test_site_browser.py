@@ -131,7 +131,17 @@ def test_badges_have_text_for_screen_readers(demo_site, browser):
     badges = page.locator("#qi-ms-table .mdc")
     assert badges.count() > 0
     for i in range(min(badges.count(), 40)):
-        assert badges.nth(i).locator(".visually-hidden").inner_text().strip()
+        badge = badges.nth(i)
+        assert badge.get_attribute("role") == "img"
+        assert badge.get_attribute("aria-label").startswith(("Variation", "Assurance", "No"))
+    # a report link is named after its microsystem (not "Report" 500 times)
+    link = page.locator("#qi-ms-table tbody tr a").first
+    name = page.locator("#qi-ms-table tbody tr .qi-ms-name").first.inner_text()
+    assert page.evaluate(
+        "(a) => a.getAttribute('aria-labelledby').split(' ')"
+        ".map((id) => document.getElementById(id).textContent).join(' ')",
+        link.element_handle(),
+    ) == f"Report {name}"
     context.close()
 
 

@@ -45,6 +45,22 @@ ASSURANCE_BADGES: dict[str, tuple[str, str, str]] = {
     "inconsistent": ("mdc-hit-miss", "?", "Assurance: the target may or may not be met"),
 }
 
+#: The short names screen readers give each icon in the microsystems table (the legend has the
+#: full text): about 500 microsystems with two or three measures each make 3,000 icons, and the
+#: index must stay under 1 MB.
+BADGE_LABELS: dict[str, str] = {
+    "common_cause": "Variation: common cause",
+    "improvement_high": "Variation: improvement, higher",
+    "improvement_low": "Variation: improvement, lower",
+    "concern_high": "Variation: concern, higher",
+    "concern_low": "Variation: concern, lower",
+    "neutral_high": "Variation: special cause, higher",
+    "neutral_low": "Variation: special cause, lower",
+    "consistent_pass": "Assurance: consistently meets target",
+    "consistent_fail": "Assurance: consistently misses target",
+    "inconsistent": "Assurance: may or may not meet target",
+}
+
 #: The per-microsystem workbook, whose reports are the rows of the dashboard.
 _ROWS_WORKBOOK = "03_analyse_tests"
 
@@ -57,9 +73,9 @@ def _badge(kind: str, value: Any) -> dict[str, str]:
     table = VARIATION_BADGES if kind == "variation" else ASSURANCE_BADGES
     key = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
     if key in table:
-        css, glyph, text = table[key]
-        return {"css": css, "glyph": glyph, "text": text, "key": key}
-    text = "No variation badge" if kind == "variation" else "No assurance badge (no target)"
+        css, glyph, _ = table[key]
+        return {"css": css, "glyph": glyph, "text": BADGE_LABELS[key], "key": key}
+    text = "No variation icon" if kind == "variation" else "No assurance icon (no target)"
     return {"css": "mdc-none", "glyph": "", "text": text, "key": ""}
 
 

@@ -15,8 +15,26 @@ from qi_helpers.drawing import CATEGORY_COLOURS, OKABE_ITO, subplots
 from qi_helpers.spc.plots import plot_qic
 from qi_helpers.spread.tracking import SustainTracking
 
+#: Above this many adopters, :func:`plot_waves` draws one bar per change and wave, and
+#: :func:`plot_sustain` the adopters that most need a look: a bar or a panel for each of the
+#: hundreds of adopters of a large organisation made workbook 04's page 4 MB (issue 17).
+MAX_WAVE_BARS = 60
+MAX_SUSTAIN_PANELS = 24
 
-def plot_waves(plan: pd.DataFrame) -> Figure:
+
+def _waves_by_group(plan: pd.DataFrame) -> pd.DataFrame:
+    """One row per change and wave: its dates and ``microsystem_id`` as "<n> microsystems"."""
+    columns = {"wave_start": ("wave_start", "min"), "wave_end": ("wave_end", "max"),
+               "n": ("microsystem_id", "size")}  # fmt: skip
+    if "adopter_category" in plan:
+        columns["adopter_category"] = ("adopter_category", "first")
+    grouped = plan.groupby(["change", "wave"], sort=False, as_index=False).agg(**columns)
+    grouped["microsystem_id"] = [f"wave {w}, {n} microsystems" for w, n in
+                                 zip(grouped["wave"], grouped["n"], strict=True)]  # fmt: skip
+    return grouped.drop(columns="n")
+
+
+def plot_waves(plan: pd.DataFrame, *, max_bars: int = MAX_WAVE_BARS) -> Figure:
     """The spread plan as a Gantt chart: one bar per adopting microsystem, coloured by wave.
 
     Parameters
@@ -24,6 +42,9 @@ def plot_waves(plan: pd.DataFrame) -> Figure:
     plan : DataFrame
         From :func:`qi_helpers.spread.waves.plan` (``change, microsystem_id, wave, wave_start,
         wave_end``; ``adopter_category`` labels the legend when present).
+    max_bars : int
+        With more adopters than this, one bar per change and wave, labelled with its number of
+        microsystems (the plan's table lists them).
 
     Returns
     -------
@@ -31,6 +52,9 @@ def plot_waves(plan: pd.DataFrame) -> Figure:
         Changes are grouped top to bottom, each adopter's bar spans its wave; an empty plan gives
         a figure that says there is nothing to spread.
     """
+    grouped = len(plan) > max_bars
+    if grouped:
+        plan = _waves_by_group(plan)
     fig, ax = subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
     if plan.empty:
         ax.text(
@@ -76,7 +100,7 @@ def plot_waves(plan: pd.DataFrame) -> Figure:
     ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
-    ax.set_title("Spread plan: adopters in waves")
+    ax.set_title("Spread plan: adopters in waves" + (" (one bar per wave)" if grouped else ""))
     return fig
 
 
@@ -135,7 +159,14 @@ def plot_adoption_curve(curve: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_sustain(tracking: SustainTracking, *, ncols: int = 3) -> Figure:
+#: The order in which adopters are shown when not all fit: those whose gain is lost or who got
+#: worse first, then those still waiting for a signal.
+_ATTENTION = ("lost", "worsened", "no signal yet", "too little data", "improved and holding")
+
+
+def plot_sustain(
+    tracking: SustainTracking, *, ncols: int = 3, max_panels: int = MAX_SUSTAIN_PANELS
+) -> Figure:
     """Small multiples of every adopter's measure, with a phase at its adoption date.
 
     Parameters
@@ -144,6 +175,10 @@ def plot_sustain(tracking: SustainTracking, *, ncols: int = 3) -> Figure:
         From :func:`qi_helpers.spread.tracking.sustain`.
     ncols : int
         Panels per row.
+    max_panels : int
+        With more adopters and measures than this, the first ``max_panels`` in the order of
+        attention (gain lost, worsened, no signal yet, too little data, holding), and the title
+        says how many are shown; the verdicts table lists every adopter.
 
     Returns
     -------
@@ -153,7 +188,12 @@ def plot_sustain(tracking: SustainTracking, *, ncols: int = 3) -> Figure:
         the change and the sustain verdict; a vertical line marks the adoption date.
     """
     verdicts = tracking.verdicts
-    n = len(verdicts)
+    total = n = len(verdicts)
+    if n > max_panels:
+        rank = verdicts["verdict"].map({v: i for i, v in enumerate(_ATTENTION)})
+        verdicts = verdicts.assign(_rank=rank.fillna(len(_ATTENTION)))
+        verdicts = verdicts.sort_values("_rank", kind="stable").head(max_panels)
+        n = max_panels
     if n == 0:
         fig, ax = subplots(figsize=(6, 1.5))
         ax.text(0.5, 0.5, "No adopter to track yet.", ha="center", va="center")
@@ -178,5 +218,9 @@ def plot_sustain(tracking: SustainTracking, *, ncols: int = 3) -> Figure:
                      fontsize=8, loc="left")  # fmt: skip
     for ax in axes[n:]:
         fig.delaxes(ax)
-    fig.suptitle("Adopters: does the gain hold?", x=0.01, ha="left", fontsize=11)
+    title = "Adopters: does the gain hold?"
+    if total > n:
+        title += (f" The {n} of {total} that most need a look (gain lost or worse first); "
+                  "the table lists every adopter.")  # fmt: skip
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     return fig
