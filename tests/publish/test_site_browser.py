@@ -137,11 +137,14 @@ def test_badges_have_text_for_screen_readers(demo_site, browser):
     # a report link is named after its microsystem (not "Report" 500 times)
     link = page.locator("#qi-ms-table tbody tr a").first
     name = page.locator("#qi-ms-table tbody tr .qi-ms-name").first.inner_text()
-    assert page.evaluate(
-        "(a) => a.getAttribute('aria-labelledby').split(' ')"
-        ".map((id) => document.getElementById(id).textContent).join(' ')",
-        link.element_handle(),
-    ) == f"Report {name}"
+    assert (
+        page.evaluate(
+            "(a) => a.getAttribute('aria-labelledby').split(' ')"
+            ".map((id) => document.getElementById(id).textContent).join(' ')",
+            link.element_handle(),
+        )
+        == f"Report {name}"
+    )
     context.close()
 
 
