@@ -253,30 +253,37 @@ def _professionals(identification: Identification, staff: pd.DataFrame | None) -
 
 
 def _processes(frame: pd.DataFrame, ms_names, act_names) -> pd.DataFrame:
+    # Steps of one encounter in time order. Each intermediate array is dropped as soon as it is
+    # used and a step is one integer key (microsystem, from, to), so that the 6 million
+    # activities of a large organisation stay within workbook 01's memory (under 2 GB).
     ts = frame["timestamp"].to_numpy()
-    order = np.lexsort((ts, frame["group"].to_numpy()))
-    group = frame["group"].to_numpy()[order]
+    group = frame["group"].to_numpy()
+    order = np.lexsort((ts, group))
+    group = group[order]
     ms = frame["ms"].to_numpy()[order]
-    act = frame["activity"].to_numpy()[order]
-    ts = ts[order]
     same = (group[1:] == group[:-1]) & (ms[1:] == ms[:-1])
-    steps = pd.DataFrame(
-        {
-            "ms": ms[1:][same],
-            "from": act[:-1][same],
-            "to": act[1:][same],
-            "minutes": (ts[1:][same] - ts[:-1][same]) / np.timedelta64(1, "m"),
-        }
-    )
+    del group
+    n_act = max(len(act_names), 1)
+    act = frame["activity"].to_numpy()[order].astype(np.int64)
+    key = (ms[1:][same].astype(np.int64) * n_act + act[:-1][same]) * n_act + act[1:][same]
+    del ms, act
+    ts = ts[order]
+    del order
+    minutes = (ts[1:][same] - ts[:-1][same]) / np.timedelta64(1, "m")
+    del ts, same
     columns = ["microsystem_id", "from_activity", "to_activity", "n", "share", "median_minutes"]
-    if steps.empty:
+    if not len(key):
         return pd.DataFrame(columns=columns)
-    out = steps.groupby(["ms", "from", "to"])["minutes"].agg(["size", "median"]).reset_index()
+    steps = pd.DataFrame({"key": key, "minutes": minutes})
+    out = steps.groupby("key")["minutes"].agg(["size", "median"]).reset_index()
     out = out.rename(columns={"size": "n", "median": "median_minutes"})
-    out["microsystem_id"] = ms_names[out["ms"]]
-    out["from_activity"] = act_names[out["from"]]
-    out["to_activity"] = act_names[out["to"]]
-    out["share"] = _share(out)
+    ms_code, pair = np.divmod(out["key"].to_numpy(), n_act * n_act)
+    from_code, to_code = np.divmod(pair, n_act)
+    out["ms"] = ms_code
+    out["microsystem_id"] = ms_names[ms_code]
+    out["from_activity"] = act_names[from_code]
+    out["to_activity"] = act_names[to_code]
+    out["share"] = _share(out, by="ms")
     out["median_minutes"] = out["median_minutes"].round(1)
     out = out.sort_values(["microsystem_id", "n", "from_activity"], ascending=[True, False, True])
     return out[columns].reset_index(drop=True)
