@@ -112,6 +112,17 @@ def test_the_variation_icon_of_the_latest_point(was, now, kind):
     assert _kinds(got) == [("NOR-PC1", kind, was, now)]
 
 
+def test_a_new_signal_and_its_end_in_words():
+    new = compare_states(_state([_pc1()]), _state([_pc1(variation="improvement_high")]))
+    assert new.iloc[0]["text"] == (
+        "HbA1c tested: new special cause (improvement, higher); was common cause variation"
+    )
+    ended = compare_states(_state([_pc1(variation="concern_low")]), _state([_pc1()]))
+    assert ended.iloc[0]["text"] == (
+        "HbA1c tested: special cause (concern, lower) ended; now common cause variation"
+    )
+
+
 def test_an_assurance_icon_that_changed():
     got = compare_states(_state([_pc1()]), _state([_pc1(assurance="consistent_pass")]))
     assert _kinds(got) == [("NOR-PC1", "icon_changed", "inconsistent", "consistent_pass")]

@@ -89,7 +89,12 @@ def digest_panel(
             found = by_code.get(str(entry.get("workbook", "")))
             who = str(found["title"]) if found else "Organisation"
         items.append(
-            {"who": who, "href": _link(found, kind), "kind": kind, "text": str(entry.get("text"))}
+            {
+                "who": who,
+                "href": _link(found, kind),
+                "kind": kind,
+                "text": str(entry.get("text") or ""),
+            }
         )
     return {
         "since": _when(digest.get("previous_date")),

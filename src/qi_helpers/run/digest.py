@@ -106,12 +106,12 @@ KINDS = (
 #: The Making Data Count variation icons in words (NHS England, Making Data Count, 2019).
 VARIATION_WORDS = {
     "common_cause": "common cause variation",
-    "improvement_high": "special cause, improvement (higher)",
-    "improvement_low": "special cause, improvement (lower)",
-    "concern_high": "special cause, concern (higher)",
-    "concern_low": "special cause, concern (lower)",
-    "neutral_high": "special cause, neither better nor worse (higher)",
-    "neutral_low": "special cause, neither better nor worse (lower)",
+    "improvement_high": "special cause (improvement, higher)",
+    "improvement_low": "special cause (improvement, lower)",
+    "concern_high": "special cause (concern, higher)",
+    "concern_low": "special cause (concern, lower)",
+    "neutral_high": "special cause (neither better nor worse, higher)",
+    "neutral_low": "special cause (neither better nor worse, lower)",
 }
 
 #: The Making Data Count assurance icons in words.
@@ -276,7 +276,9 @@ def _task_entries(before: RunState, after: RunState) -> list[dict[str, Any]]:
         code, _, ms = label.partition(":")
         where = "workbook 03" if ms else f"workbook {code} ({WORKBOOKS[code].title[3:]})"
         if now == "failed":
-            text = f"{where} failed this run; the last good report is kept"
+            text = f"{where} failed this run" + (
+                "; the last good report is kept" if was is not None else ""
+            )
             if not ms and blocked:
                 text += f"; {blocked} notebook{'s' if blocked != 1 else ''} after it not run"
             entries.append(
@@ -307,10 +309,10 @@ def _icon_entries(ms: str, mid: str, name: str, b: pd.Series, a: pd.Series) -> l
         return icon is not None and icon != "common_cause"
 
     if special(av) and av != bv:
-        text = f"{name}: new special cause, {words.get(av, av)} (was {words.get(bv, bv)})"
+        text = f"{name}: new {words.get(av, av)}; was {words.get(bv, bv)}"
         entries.append(_entry("new_signal", text, before=bv, after=av, **keys))
     elif special(bv) and not special(av):
-        text = f"{name}: special cause ended ({words.get(bv, bv)}); now {words.get(av, av)}"
+        text = f"{name}: {words.get(bv, bv)} ended; now {words.get(av, av)}"
         entries.append(_entry("signal_ended", text, before=bv, after=av, **keys))
     elif bv != av:
         text = f"{name}: variation icon changed from {words.get(bv, bv)} to {words.get(av, av)}"
