@@ -242,6 +242,9 @@ def current_state(
         statuses[result.label] = result.status
         this_run.append(result.label)
     ids = list(dict.fromkeys(str(i) for i in (registry_ids or prev.microsystems)))
+    # Statuses of microsystems gone from the registry are forgotten (unless they ran now).
+    listed = set(ids) | {label[3:] for label in this_run}
+    statuses = {k: v for k, v in statuses.items() if not k.startswith("03:") or k[3:] in listed}
     kept = {str(ms): g for ms, g in prev.rows.groupby("microsystem_id", sort=False)}
     frames, stamps = [], {}
     for ms in ids:
