@@ -226,6 +226,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(f"Manifest: {project.relative(project.outputs_dir / 'run.json')}")
     print(f"Site: {project.site_dir / 'index.html'}")
+    _print_digest(project)
     if bad:
         width = max(len(r.label) for r in bad)
         print("\nFailures:", file=sys.stderr)
@@ -237,6 +238,16 @@ def _run(args: argparse.Namespace) -> int:
             if r.log:
                 print(f"  {'':{width}}           log: {r.log}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _print_digest(project: Project) -> None:
+    """What changed since the previous run, in a few lines (also under ``--quiet``: a team that
+    schedules ``qi run`` reads only this and the summary above it)."""
+    from qi_helpers.run.digest import digest_lines, read_digest
+
+    digest = read_digest(project)
+    if digest is not None:
+        print("\n".join(digest_lines(digest, where=project.relative(project.digest_file))))
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -368,7 +379,10 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
         help="seconds one notebook may take before it is stopped (default 1800; 0: none)",
     )
     cmd.add_argument(
-        "--quiet", action="store_true", help="no progress bar or per-task lines (for CI)"
+        "--quiet",
+        action="store_true",
+        help="no progress bar or per-task lines (for CI); the summary and the digest of "
+        "what changed since the last run are still printed",
     )
     cmd.add_argument(
         "--dry-run",

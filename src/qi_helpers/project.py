@@ -258,6 +258,11 @@ class Project:
         return self.outputs_dir / "site"
 
     @property
+    def digest_file(self) -> Path:
+        """``outputs/digest.json``: what changed since the previous run (written by ``qi run``)."""
+        return self.outputs_dir / "digest.json"
+
+    @property
     def workbooks_dir(self) -> Path:
         """``workbooks/``: the committed workbooks."""
         return self.root / "workbooks"

@@ -135,3 +135,61 @@ def test_one_microsystems_edited_rows_rerun_only_that_microsystem(ran, tmp_path)
     after = {p.name: p.read_bytes() for p in site.glob("*.html")}
     changed = sorted(name for name in before if after.get(name) != before[name])
     assert changed == ["RIV-PC2.html"], changed
+    digest = json.loads((root / "outputs" / "digest.json").read_text())
+    assert digest["entries"] == [], "a PDSA note changes no verdict, icon or special cause"
+
+
+def test_the_first_run_says_there_is_nothing_to_compare_with_yet(ran):
+    root, _ = ran
+    digest = json.loads((root / "outputs" / "digest.json").read_text())
+    assert (digest["first_run"], digest["previous_date"], digest["entries"]) == (True, None, [])
+    index = (root / "outputs" / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<section class="qi-changes"' not in index, "no change: no panel"
+    # The snapshot the next run compares with holds every verdict of every microsystem.
+    snapshot = json.loads((root / "outputs" / "snapshot.json").read_text())
+    results = pd.concat(
+        pd.read_parquet(p) for p in (root / "outputs" / "data" / "results").glob("*.parquet")
+    )
+    assert len(snapshot["rows"]) == len(results) > 0
+    assert sorted(snapshot["microsystems"]) == sorted(results["microsystem_id"].unique())
+
+
+def test_an_edit_that_changes_one_verdict_is_exactly_that_change_in_the_digest(ran, tmp_path):
+    """Issue 20: RIV-W2 adopted intentional rounding ten weeks before the end of the demo, too
+    soon for a signal (the demo plants it so). Its team now records the change as abandoned:
+    an abandoned change is judged over its abandoning cycle, where falls did not fall, so the
+    verdict turns from 'no signal yet' to 'no change'; the chart and its icons stay the same."""
+    root = tmp_path / "project"
+    shutil.copytree(ran[0], root)
+    results = root / "outputs" / "data" / "results" / "RIV-W2.parquet"
+    falls = pd.read_parquet(results).set_index("measure_id").loc["ward_falls"]
+    assert (falls["change"], falls["verdict"]) == ("Intentional rounding", "no signal yet")
+    path = root / "data" / "demo" / "pdsa.csv"
+    pdsa = pd.read_csv(path, dtype=str, keep_default_na=False)
+    mine = pdsa["microsystem_id"] == "RIV-W2"
+    assert list(pdsa.loc[mine, "decision"]) == ["adopt"]
+    pdsa.loc[mine, "decision"] = "abandon"
+    pdsa.to_csv(path, index=False)
+
+    assert main(["run", "--project", str(root), "--jobs", "2", "--quiet"]) == 0
+    assert pd.read_parquet(results).set_index("measure_id").loc["ward_falls", "verdict"] == (
+        "no change"
+    )
+    digest = json.loads((root / "outputs" / "digest.json").read_text())
+    first = json.loads((ran[0] / "outputs" / "digest.json").read_text())
+    assert digest["previous_date"] == first["date"] and digest["first_run"] is False
+    assert [
+        (e["microsystem_id"], e["measure_id"], e["change"], e["kind"], e["before"], e["after"])
+        for e in digest["entries"]
+    ] == [
+        ("RIV-W2", "ward_falls", "Intentional rounding", "verdict_changed", "no signal yet",
+         "no change")
+    ]  # fmt: skip
+    index = (root / "outputs" / "site" / "index.html").read_text(encoding="utf-8")
+    panel = re.search(r'<section class="qi-changes".*?</section>', index, re.S).group(0)
+    assert panel.count("<li") == 1
+    assert '<a href="03_analyse_tests/RIV-W2.html">RIV-W2</a>' in panel
+    assert (
+        "Inpatient falls per 1,000 patient-days: verdict changed from &#39;no signal yet&#39; "
+        "to &#39;no change&#39; (change: Intentional rounding)"
+    ) in panel

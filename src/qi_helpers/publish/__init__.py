@@ -16,6 +16,7 @@ Modules
 - ``images``: charts re-encoded as palette PNGs.
 - ``theme``: the template's folder and files, :func:`report_css`.
 - ``index``: :func:`render_index`, the dashboard.
+- ``digest_panel``: the index's "Changed since" panel, from ``outputs/digest.json``.
 - ``context``: what every page of a build shares (settings, identifier screen, provenance).
 - ``provenance``: git commit, :func:`input_hashes`, the data period.
 - ``run_record``: what ``qi run`` recorded in ``outputs/run.json``.

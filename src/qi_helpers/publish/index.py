@@ -18,6 +18,7 @@ from qi_helpers.privacy.html import content_security_policy, escape
 from qi_helpers.privacy.screen import REDACTED
 from qi_helpers.project import Project
 from qi_helpers.publish.context import SiteContext, site_context
+from qi_helpers.publish.digest_panel import digest_panel
 from qi_helpers.publish.pages import Page
 from qi_helpers.publish.provenance import format_day, format_period
 from qi_helpers.publish.run_record import read_run_manifest
@@ -240,6 +241,9 @@ def render_index(
 ) -> str:
     """The site's index: a dashboard of the organisation-level reports and every microsystem.
 
+    When the last ``qi run`` found changes since the run before, a "Changed since" panel comes
+    first (:func:`~qi_helpers.publish.digest_panel.digest_panel`), each change linked to its
+    report.
     Every microsystem in the registry (or with a report) gets a row: kind, site, pilot or
     adopter status, for each measure a Making Data Count variation and assurance badge with its
     last value, the last data period, the run status (``ok``, ``failed`` linking to the error,
@@ -270,7 +274,7 @@ def render_index(
         autoescape=True,
         keep_trailing_newline=True,
     )
-    css = template_text("report.css") + template_text("dashboard.css")
+    css = template_text("report.css") + template_text("dashboard.css") + template_text("digest.css")
     script = template_text("dashboard.js")
     return env.get_template("site_index.html.j2").render(
         organisation=ctx.organisation,
@@ -283,6 +287,7 @@ def render_index(
         kinds=sorted({r["kind"] for r in rows if r["kind"]}),
         sites=sorted({r["site"] for r in rows if r["site"]}),
         summary=summary,
+        changes=digest_panel(project, rows, cards),
         css=css,
         script=script,
         csp=content_security_policy(styles=[css], scripts=[script]),

@@ -12,6 +12,8 @@ Modules:
 - ``planning``: fingerprints, the run-or-skip decision, the :class:`Plan` shown by a dry run.
 - ``tasks``: :class:`Task`, :class:`TaskResult`, their output and log paths, the run's errors.
 - ``manifest``: ``outputs/run.json`` and the registry's microsystem ids.
+- ``digest``: what changed since the last run (``outputs/digest.json``) and the snapshot it is
+  compared with.
 - ``lock``: one run at a time per project; temporary files of an interrupted run.
 - ``progress``: the progress bar.
 - ``executors``: :func:`open_workers`, a local process pool or Dask distributed.

@@ -189,6 +189,13 @@ def table_digests(parts: dict[str, str]) -> dict[str, str]:
     return {k.removeprefix("table "): v for k, v in parts.items() if k.startswith("table ")}
 
 
+def task_input_hashes(parts: dict[str, str]) -> dict[str, str]:
+    """What a task was made from, for its page's provenance: the input tables' digests, or
+    for a task that read its slice (no table parts), the digests of the slice's files (so
+    a page changes only when its own microsystem's data do)."""
+    return table_digests(parts) or {k: v for k, v in parts.items() if "/slices/" in k}
+
+
 def changes(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
     """Human descriptions of how a fingerprint changed, e.g. ``["data/demo/pdsa.csv changed"]``."""
     if not old:

@@ -9,6 +9,7 @@ are unchanged since its last successful run. Notebooks are executed with papermi
 finished task is recorded in ``outputs/run.json`` at once (:mod:`qi_helpers.run.manifest`), so an
 interrupted run resumes where it stopped. A failing notebook stops only the tasks that depend on
 it; it is kept as ``<name>.failed.ipynb`` beside the last good one, which it never replaces.
+A completed run writes what changed since the previous one (:mod:`qi_helpers.run.digest`).
 
 The same workers then make the pages that changed (:mod:`qi_helpers.publish.export_jobs`). They
 and their kernels die with the run however it ends, ``kill -9`` included, and a run refuses to
@@ -27,6 +28,7 @@ from typing import Any
 
 from qi_helpers.errors import InvalidInputs, RunError
 from qi_helpers.project import Project
+from qi_helpers.run.digest import write_digest
 from qi_helpers.run.execute import execute_task
 from qi_helpers.run.executors import Workers, open_workers
 from qi_helpers.run.lock import project_lock, sweep_temporary_files
@@ -39,8 +41,8 @@ from qi_helpers.run.planning import (
     fingerprint_key,
     imported_modules,
     last_counts,
-    table_digests,
     table_sources,
+    task_input_hashes,
 )
 from qi_helpers.run.progress import Progress
 from qi_helpers.run.tasks import (
@@ -191,7 +193,8 @@ def run(
     Returns
     -------
     list of TaskResult
-        In plan order; also written to ``outputs/run.json`` (each task as it finishes).
+        In plan order; also written to ``outputs/run.json`` (each task as it finishes). A run
+        that completes writes ``outputs/digest.json`` (:mod:`qi_helpers.run.digest`).
 
     Raises
     ------
@@ -227,6 +230,7 @@ def run(
                     session.save(complete=False)
                 raise
             session.save(complete=True)
+            write_digest(project, session.ordered(), registry_ids=session.registry.get("ids"))
             if publish:
                 session.publish()  # on the run's workers, while they are still open
         finally:
@@ -438,12 +442,6 @@ class _Session:
             "qi_helpers": self.decider.version,  # a new version may check more
         }
 
-    def _input_hashes(self, task: Task, parts: dict[str, str]) -> dict[str, str]:
-        """What a task was made from, for its page's provenance: the input tables' digests, or
-        for a task that read its slice (no table parts), the digests of the slice's files (so
-        a page changes only when its own microsystem's data do)."""
-        return table_digests(parts) or {k: v for k, v in parts.items() if "/slices/" in k}
-
     def _submit(self, task: Task) -> Future:
         project = self.project
         source = workbook_path(project, task.workbook)
@@ -505,7 +503,7 @@ class _Session:
                         error=outcome["error"],
                         reason=reason,
                         log=self.project.relative(log_path(self.project, task)),
-                        input_hashes=self._input_hashes(task, parts),
+                        input_hashes=task_input_hashes(parts),
                     )
                     self._record(result, parts)
         except BaseException:
@@ -553,7 +551,7 @@ class _Session:
                             0.0,
                             skipped=True,
                             reason=reason,
-                            input_hashes=self._input_hashes(task, parts),
+                            input_hashes=task_input_hashes(parts),
                         )
                     )
                     continue
