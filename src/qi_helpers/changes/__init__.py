@@ -21,6 +21,7 @@ Modules:
 - :mod:`~qi_helpers.changes.equity`: the effects within patient subgroups, and their suppression;
 - :mod:`~qi_helpers.changes.microsystem`: every measure of a microsystem, and the verdict table;
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
+- :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
 """
 
@@ -67,6 +68,7 @@ from qi_helpers.changes.series import (
     period_start,
     series_for_microsystem,
 )
+from qi_helpers.changes.tables import subgroup_table, verdict_table
 from qi_helpers.changes.verdicts import RESULT_COLUMNS, VERDICTS
 from qi_helpers.changes.what_next import what_next
 
@@ -104,7 +106,9 @@ __all__ = [
     "series_for_microsystem",
     "subgroup_effects",
     "subgroup_mask",
+    "subgroup_table",
     "suppress_small",
+    "verdict_table",
     "what_next",
     "write_results",
 ]
