@@ -27,6 +27,7 @@ __all__ = [
     "ColumnFormat",
     "column_format",
     "effect_text",
+    "format_number",
     "format_value",
     "humanise",
     "is_missing",
@@ -235,9 +236,9 @@ def is_missing(value: object) -> bool:
         return False
 
 
-def _significant(value: float, decimals: int | None) -> str:
+def format_number(value: float, decimals: int | None = None) -> str:
     """A number with ``decimals`` decimals, or to three significant digits (whole numbers
-    from 100 on), with thousands separators."""
+    from 100 on), with thousands separators: ``65.7``, ``9.94``, ``133``, ``2,766``."""
     if decimals is None:
         if value == 0 or abs(value) >= 100 or float(value).is_integer():
             decimals = 0
@@ -263,18 +264,18 @@ def _with_unit(text: str, unit: str) -> str:
 def _measure(value: float, fmt: ColumnFormat, unit: str) -> str:
     """A measure's value in its unit (percentages with one decimal)."""
     decimals = fmt.decimals if fmt.decimals is not None else (1 if unit == "%" else None)
-    return _with_unit(_significant(value, decimals), unit)
+    return _with_unit(format_number(value, decimals), unit)
 
 
 def effect_text(value: float, unit: str, effect_kind: str = "", decimals: int | None = None) -> str:
     """A change in a measure's unit: ``+13.5 points``, ``-2.1 days``; a rate ratio as ``0.82``."""
     kind = str(effect_kind or "")
     if kind == "rate ratio":
-        return _significant(value, decimals if decimals is not None else 2)
+        return format_number(value, decimals if decimals is not None else 2)
     unit = _EFFECT_UNITS.get(kind, "points" if unit == "%" else unit)
     if decimals is None and unit == "points":
         decimals = 1
-    text = _significant(value, decimals)
+    text = format_number(value, decimals)
     sign = "+" if value > 0 and text.strip("0.,") else ""
     return _with_unit(sign + text, unit)
 
@@ -294,18 +295,18 @@ def _number(value: float, fmt: ColumnFormat, row: dict[str, object]) -> str:
     kind = fmt.kind
     whole = float(value).is_integer()
     if (kind == "count" and whole) or (kind == "auto" and whole and abs(value) < 1e15):
-        return _significant(value, 0)
+        return format_number(value, 0)
     if kind == "share":
         pct = value * 100
         decimals = fmt.decimals if fmt.decimals is not None else (1 if 0 < abs(pct) < 1 else 0)
-        return f"{_significant(pct, decimals)}%"
+        return f"{format_number(pct, decimals)}%"
     if kind == "percent":
-        return f"{_significant(value, fmt.decimals if fmt.decimals is not None else 1)}%"
+        return f"{format_number(value, fmt.decimals if fmt.decimals is not None else 1)}%"
     if kind == "measure":
         return _measure(value, fmt, row_unit(row))
     if kind == "effect":
         return effect_text(value, row_unit(row), str(row.get("effect_kind", "")), fmt.decimals)
-    return _significant(value, fmt.decimals)
+    return format_number(value, fmt.decimals)
 
 
 def format_value(value: object, fmt: ColumnFormat, row: dict[str, object] | None = None) -> str:

@@ -269,3 +269,17 @@ def test_no_page_scrolls_sideways_at_1280_px(demo_site, browser):
             page.screenshot(path=str(SCREENSHOTS / "report_03_after.png"), full_page=True)
         context.close()
     assert (SCREENSHOTS / "report_03_after.png").is_file()
+
+
+def test_workbook_03_opens_with_one_summary_card_per_measure(demo_site):
+    root, site = demo_site
+    results = pd.read_parquet(root / "outputs" / "data" / "results" / "NOR-PC1.parquet")
+    page = (site / "03_analyse_tests" / "NOR-PC1.html").read_text(encoding="utf-8")
+    summary, first_chart = page.find('class="qi-summary"'), page.find("data:image/png")
+    assert 0 < summary < first_chart, "the summary cards come before the first chart"
+    assert page.count('class="qi-summary-card"') == results["measure_id"].nunique()
+    # The demo plants an improvement of HbA1c testing in NOR-PC1 (its recall register).
+    card = page[page.find("HbA1c tested", summary) :].split("</li>")[0]
+    assert "qi-status-ok" in card and ">improved<" in card
+    assert re.search(r"rose from \d+% to \d+%, \+\d+\.\d points, 95% CI [\d.]+ to [\d.]+\.", card)
+    assert 'class="mdc mdc-' in card
