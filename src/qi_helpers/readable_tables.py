@@ -155,13 +155,28 @@ def _numbers(cells: list[object]) -> bool:
     )
 
 
+def _record_formats(frame: pd.DataFrame) -> list[ColumnFormat] | None:
+    """The format of each row of a transposed record (its index holds column names), else None.
+
+    ``registry.set_index("microsystem_id").T`` has one row per field: each row's cells read
+    by that field's format (a count as a count, a kind as words).
+    """
+    index = frame.index
+    if isinstance(index, pd.MultiIndex) or index.name is not None or not len(index):
+        return None
+    known = sum(isinstance(v, str) and v in KNOWN_COLUMNS for v in index)
+    return [column_format(v) for v in index] if known * 2 >= len(index) else None
+
+
 def _columns(frame: pd.DataFrame) -> list[_Column]:
     """The columns as shown: formatted cells, the effect and its interval as one column."""
     names, values = _source_columns(frame)
     rows = [{str(n): v[i] for n, v in zip(names, values, strict=True)} for i in range(len(frame))]
     has_ci = {"effect", "effect_low", "effect_high"} <= {str(n) for n in names}
+    by_row = _record_formats(frame) if _meaningful_index(frame) else None
+    n_index = len(names) - len(frame.columns)
     columns = []
-    for name, cells in zip(names, values, strict=True):
+    for position, (name, cells) in enumerate(zip(names, values, strict=True)):
         if has_ci and name in ("effect_low", "effect_high"):
             continue
         if has_ci and name == "effect":
@@ -170,7 +185,8 @@ def _columns(frame: pd.DataFrame) -> list[_Column]:
         fmt = column_format(name)
         if fmt.kind == "auto" and _numbers(cells):
             fmt = replace(fmt, kind="number")
-        texts = [format_value(v, fmt, row) for v, row in zip(cells, rows, strict=True)]
+        formats = by_row if by_row is not None and position >= n_index else [fmt] * len(cells)
+        texts = [format_value(v, f, row) for v, f, row in zip(cells, formats, rows, strict=True)]
         columns.append(_Column(name, fmt, texts))
     return columns
 
@@ -191,16 +207,24 @@ def _cell(tag: str, text: str, fmt: ColumnFormat, extra: str = "") -> str:
     return f"<{tag}{css}{extra}>{html.escape(text)}</{tag}>"
 
 
-def _group_heading(groups: list[_Column], i: int) -> str:
-    """The heading of a group of rows: ``name · Change: ... · Verdict for all patients: ...``."""
+def _group_parts(groups: list[_Column], i: int) -> list[str]:
+    """The parts of a row's group heading: ``name``, ``Change: ...``, ``Patients by: ...``."""
     parts = []
     for column in groups:
         text = column.cells[i]
-        if not text:
-            continue
         plain = column.name in ("name", "measure_id", "microsystem_id")
-        parts.append(text if plain else f"{column.fmt.header}: {text}")
-    return " · ".join(parts)
+        parts.append(text if plain or not text else f"{column.fmt.header}: {text}")
+    return parts
+
+
+def _group_heading(parts: list[str], previous: list[str] | None) -> str:
+    """A heading row's text: the parts from the first that differs from the previous heading
+    (``name · Change: ... · Patients by: sex``, then ``Patients by: age band``)."""
+    start = 0
+    if previous is not None:
+        while start < len(parts) and parts[start] == previous[start]:
+            start += 1
+    return " · ".join(p for p in parts[start:] if p)
 
 
 def _table(
@@ -214,7 +238,8 @@ def _table(
     """One ``<table>`` of the given columns and rows; the first ``label`` + 1 cells are
     row headers."""
     head = "".join(_cell("th", c.fmt.header, c.fmt, ' scope="col"') for c in columns)
-    body, heading = [], None
+    body: list[str] = []
+    heading: list[str] | None = None
     width = max(len(columns), 1)
     for i in kept:
         if i is None:
@@ -224,14 +249,13 @@ def _table(
             )
             heading = None
             continue
-        if groups:
-            text = _group_heading(groups, i)
-            if text != heading:
-                body.append(
-                    f'<tr class="qi-group"><th colspan="{width}" scope="colgroup">'
-                    f"{html.escape(text)}</th></tr>"
-                )
-                heading = text
+        parts = _group_parts(groups, i)
+        if groups and parts != heading:
+            body.append(
+                f'<tr class="qi-group"><th colspan="{width}" scope="colgroup">'
+                f"{html.escape(_group_heading(parts, heading))}</th></tr>"
+            )
+            heading = parts
         cells = [
             _cell("th" if k <= label else "td", c.cells[i], c.fmt, ' scope="row"' * (k <= label))
             for k, c in enumerate(columns)

@@ -342,6 +342,8 @@ def format_value(value: object, fmt: ColumnFormat, row: dict[str, object] | None
         items = [format_value(v, ColumnFormat(""), row) for v in list(value)]
         return ", ".join(item for item in items if item)
     text = " ".join(str(value).split())
+    if fmt.numeric and re.fullmatch(r"-?\d+(\.\d+)?", text):  # a number kept as text
+        return _number(float(text), fmt, row)
     if fmt.kind == "label" and re.fullmatch(r"[a-z0-9_]+", text):
         text = text.replace("_", " ")
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1].rstrip() + "…"
