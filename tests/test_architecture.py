@@ -31,6 +31,8 @@ LAYERS: dict[str, int] = {
     "slices": 0,
     "drawing": 0,
     "notebook_display": 0,
+    "readable_tables": 0,
+    "table_formats": 0,
     "envfile": 0,
     "privacy": 0,
     "data": 0,

@@ -4,8 +4,9 @@ Our drawing functions build ``matplotlib.figure.Figure`` objects without pyplot,
 is shown once (as the cell's value) and never leaks into pyplot's global state. IPython shows a
 bare Figure as an image only once a PNG formatter is registered for it; this module registers it
 when imported inside an IPython kernel and does nothing elsewhere. It also registers display
-formatters that screen every displayed table for identifiers before pandas formats (and
-shortens) it.
+formatters that screen every displayed table for identifiers, then show it as a table for
+people (:func:`qi_helpers.readable_tables.readable_html`): the same table in JupyterLab and in
+the published page.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from qi_helpers.privacy.screen import active_screen
+from qi_helpers.readable_tables import display_options, readable_html
 
 if TYPE_CHECKING:
     from IPython.display import Markdown
@@ -55,13 +57,20 @@ def _screened(obj: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     return frame
 
 
-def enable_table_screening() -> bool:
-    """Screen every table a notebook displays for identifiers, before pandas formats it.
+def _table_html(frame: pd.DataFrame) -> str:
+    """A displayed table's HTML: screened first, then formatted for people."""
+    return readable_html(_screened(frame), **display_options(frame))
 
-    pandas shortens long cells (``...``) when it formats a table, so an identifier cut in two
-    could slip past a screen of the finished page; the display formatters registered here
-    apply the project's screen (:func:`qi_helpers.privacy.screen.active_screen`, set by
-    ``load_project``) to the table first. Without a loaded project tables show as they are.
+
+def enable_table_screening() -> bool:
+    """Screen every table a notebook displays for identifiers, then format it for people.
+
+    Formatting shortens long cells and rounds numbers, so an identifier cut in two could slip
+    past a screen of the finished page; the display formatters registered here apply the
+    project's screen (:func:`qi_helpers.privacy.screen.active_screen`, set by
+    ``load_project``) to the table first, and only then format it
+    (:func:`qi_helpers.readable_tables.readable_html`). Without a loaded project tables are
+    formatted as they are.
 
     Returns
     -------
@@ -78,7 +87,7 @@ def enable_table_screening() -> bool:
     formatters = shell.display_formatter.formatters
     for kind in (pd.DataFrame, pd.Series):
         if kind is pd.DataFrame:
-            formatters["text/html"].for_type(kind, lambda obj: _screened(obj)._repr_html_())
+            formatters["text/html"].for_type(kind, _table_html)
         formatters["text/plain"].for_type(kind, lambda obj, p, cycle: p.text(repr(_screened(obj))))
     return True
 

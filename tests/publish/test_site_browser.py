@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -217,3 +218,81 @@ def test_profile_cards_are_light_html_with_a_drawn_run_chart(demo_site, browser)
     assert cards.first.locator("figcaption").count() == 6
     assert not errors
     context.close()
+
+
+# ---- Tables for people (issue 20) ----------------------------------------------------------------
+#: What a cell shows when a missing value was printed as it is.
+MISSING_MARKS = {"NaN", "nan", "NaT", "<NA>", "None"}
+
+
+class _Cells(HTMLParser):
+    """The text of every table cell (``td`` and ``th``) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cells: list[str] = []
+        self._open: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("td", "th"):
+            self._open = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._open is not None:
+            self.cells.append("".join(self._open).strip())
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open.append(data)
+
+
+def test_no_table_cell_reads_nan_nat_na_or_none(demo_site):
+    _, site = demo_site
+    pages = sorted(site.rglob("*.html"))
+    n_cells = 0
+    for path in pages:
+        parser = _Cells()
+        parser.feed(path.read_text(encoding="utf-8"))
+        bad = [c for c in parser.cells if c in MISSING_MARKS]
+        assert not bad, f"{path.relative_to(site)}: cells read {sorted(set(bad))}"
+        n_cells += len(parser.cells)
+    assert n_cells > 1000  # the pages do have tables
+    report = (site / "03_analyse_tests" / "NOR-PC1.html").read_text(encoding="utf-8")
+    assert "More columns:" in report and 'class="qi-group"' in report
+
+
+def test_no_page_scrolls_sideways_at_1280_px(demo_site, browser):
+    _, site = demo_site
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for path in sorted(site.rglob("*.html")):
+        page, context, _, _, _ = _open(browser, path.as_uri())
+        width = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert width[0] <= width[1], f"{path.relative_to(site)} scrolls sideways: {width}"
+        # and no table of a report needs a scroll bar of its own
+        wide = page.evaluate(
+            "Array.from(document.querySelectorAll('table.qi-readable'))"
+            ".filter(t => t.offsetWidth > t.parentElement.clientWidth + 1)"
+            ".map(t => t.querySelector('th').textContent)"
+        )
+        assert not wide, f"{path.relative_to(site)}: tables wider than the page {wide[:3]}"
+        if path.parent.name == "03_analyse_tests" and path.name == "NOR-PC1.html":
+            page.screenshot(path=str(SCREENSHOTS / "report_03_after.png"), full_page=True)
+        context.close()
+    assert (SCREENSHOTS / "report_03_after.png").is_file()
+
+
+def test_workbook_03_opens_with_one_summary_card_per_measure(demo_site):
+    root, site = demo_site
+    results = pd.read_parquet(root / "outputs" / "data" / "results" / "NOR-PC1.parquet")
+    page = (site / "03_analyse_tests" / "NOR-PC1.html").read_text(encoding="utf-8")
+    summary, first_chart = page.find('class="qi-summary"'), page.find("data:image/png")
+    assert 0 < summary < first_chart, "the summary cards come before the first chart"
+    assert page.count('class="qi-summary-card"') == results["measure_id"].nunique()
+    # The demo plants an improvement of HbA1c testing in NOR-PC1 (its recall register).
+    card = page[page.find("HbA1c tested", summary) :].split("</li>")[0]
+    assert "qi-status-ok" in card and ">improved<" in card
+    assert re.search(r"rose from \d+% to \d+%, \+\d+\.\d points, 95% CI [\d.]+ to [\d.]+\.", card)
+    assert 'class="mdc mdc-' in card

@@ -119,6 +119,20 @@ def test_coach_runs_workbook_03_and_picks_a_measure(lab, page):
     assert all(re.search(r"\[\d+\]", c) for c in counts), counts
     assert _errors_shown(page) == []
     assert notebook.locator(".jp-OutputArea-output img").count() >= 2, "no charts shown"
+    # JupyterLab shows the tables the published page shows (qi_helpers.readable_tables): the
+    # summary cards, readable tables with no index column and the extra columns behind
+    # "More columns", and no NaN / NaT / <NA> / None in a cell.
+    assert notebook.locator(".qi-summary-card").count() >= 1
+    tables = notebook.locator("table.qi-readable")
+    assert tables.count() >= 4
+    assert (
+        notebook.locator("details.qi-more summary").first.inner_text().startswith("More columns:")
+    )
+    cells = tables.locator("td, th").all_inner_texts()
+    assert not {c.strip() for c in cells} & {"NaN", "NaT", "<NA>", "None", "nan"}
+    verdicts = tables.filter(has=page.locator("th", has_text=re.compile(r"^Effect \(95% CI\)$")))
+    verdicts.first.scroll_into_view_if_needed()
+    _shoot(page, "lab_03_tables.png")
 
     # The explorer: its cell holds the pickers (ipywidgets Dropdowns render as <select>).
     cell = code_cells.filter(has=page.locator(".widget-dropdown select"))

@@ -21,6 +21,8 @@ Modules:
 - :mod:`~qi_helpers.changes.equity`: the effects within patient subgroups, and their suppression;
 - :mod:`~qi_helpers.changes.microsystem`: every measure of a microsystem, and the verdict table;
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
+- :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
+- :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
 """
 
@@ -67,6 +69,8 @@ from qi_helpers.changes.series import (
     period_start,
     series_for_microsystem,
 )
+from qi_helpers.changes.summary import effect_sentence, measure_summary, summary_cards
+from qi_helpers.changes.tables import subgroup_table, verdict_table
 from qi_helpers.changes.verdicts import RESULT_COLUMNS, VERDICTS
 from qi_helpers.changes.what_next import what_next
 
@@ -89,10 +93,12 @@ __all__ = [
     "assign_microsystems",
     "changes_tested",
     "compatible_charts",
+    "effect_sentence",
     "estimate_effect",
     "load_slice",
     "load_slices",
     "measure_series",
+    "measure_summary",
     "order_measures",
     "patient_subgroups",
     "period_start",
@@ -104,7 +110,10 @@ __all__ = [
     "series_for_microsystem",
     "subgroup_effects",
     "subgroup_mask",
+    "subgroup_table",
+    "summary_cards",
     "suppress_small",
+    "verdict_table",
     "what_next",
     "write_results",
 ]

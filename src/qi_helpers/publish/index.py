@@ -14,6 +14,7 @@ import jinja2
 import pandas as pd
 
 from qi_helpers import __version__
+from qi_helpers.changes.summary import ASSURANCE_BADGES, VARIATION_BADGES
 from qi_helpers.privacy.html import content_security_policy, escape
 from qi_helpers.privacy.screen import REDACTED
 from qi_helpers.project import Project
@@ -25,26 +26,6 @@ from qi_helpers.publish.run_record import read_run_manifest
 from qi_helpers.publish.tables import read_output_table, read_results
 from qi_helpers.publish.theme import TEMPLATE, template_text, templates_dir
 from qi_helpers.workflow import WORKBOOKS
-
-#: Making Data Count variation icons: (css class, glyph, text for screen readers).
-VARIATION_BADGES: dict[str, tuple[str, str, str]] = {
-    "common_cause": ("mdc-common", "~", "Common cause variation: no significant change"),
-    "improvement_high": ("mdc-improve", "H", "Special cause variation: improvement (higher)"),
-    "improvement_low": ("mdc-improve", "L", "Special cause variation: improvement (lower)"),
-    "concern_high": ("mdc-concern", "H", "Special cause variation: concern (higher)"),
-    "concern_low": ("mdc-concern", "L", "Special cause variation: concern (lower)"),
-    "neutral_high": ("mdc-neutral", "H", "Special cause variation: neither better nor worse "
-                     "(higher)"),
-    "neutral_low": ("mdc-neutral", "L", "Special cause variation: neither better nor worse "
-                    "(lower)"),
-}  # fmt: skip
-
-#: Making Data Count assurance icons.
-ASSURANCE_BADGES: dict[str, tuple[str, str, str]] = {
-    "consistent_pass": ("mdc-pass", "P", "Assurance: the target will consistently be met"),
-    "consistent_fail": ("mdc-fail", "F", "Assurance: the target will consistently be missed"),
-    "inconsistent": ("mdc-hit-miss", "?", "Assurance: the target may or may not be met"),
-}
 
 #: The short names screen readers give each icon in the microsystems table (the legend has the
 #: full text): about 500 microsystems with two or three measures each make 3,000 icons, and the
