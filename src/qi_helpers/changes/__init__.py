@@ -59,6 +59,7 @@ from qi_helpers.changes.prepare import (
     PreparedSlices,
     load_slice,
     load_slices,
+    organisation_series,
     prepare_slices,
 )
 from qi_helpers.changes.series import (
@@ -94,6 +95,7 @@ __all__ = [
     "load_slices",
     "measure_series",
     "order_measures",
+    "organisation_series",
     "patient_subgroups",
     "period_start",
     "plot_change",

@@ -36,6 +36,13 @@ _COLOURS = {
 }
 
 
+def _plain(text: object) -> str:
+    """A name or unit from the catalogue as text (``""`` for a blank cell)."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    return str(text)
+
+
 def _one(table: pd.DataFrame, measure_id: str, kind: str | None) -> pd.DataFrame:
     """The rows of one funnel, or a clear error naming what there is."""
     rows = table[table["measure_id"] == measure_id]
@@ -105,6 +112,7 @@ def plot_funnel(
     """
     rows = _one(table, measure_id, kind)
     first = rows.iloc[0]
+    name, unit = _plain(name), _plain(unit)
     fig, ax = subplots(figsize=(10, 5.2), layout="constrained")
     n = rows["denominator"].astype(float).to_numpy()
     small = rows["small_denominator"].to_numpy(dtype=bool)
@@ -178,6 +186,7 @@ def funnel_caption(
     """
     rows = _one(table, measure_id, kind)
     first = rows.iloc[0]
+    name, unit = _plain(name), _plain(unit)
     kind_text = str(first["kind"]).replace("_", " ") or "microsystem"
     sep = "" if unit == "%" else " "
     target = f"{_words(float(first['target']))}{sep}{unit}".strip()
@@ -202,6 +211,11 @@ def funnel_caption(
         )
     elif method == "additive" and float(first["tau2"]) > 0:
         text.append("The limits are widened for the real differences between microsystems.")
+    elif int((~rows["small_denominator"].astype(bool)).sum()) < 5:
+        text.append(
+            "Too few microsystems to tell how much more than chance they vary: the limits are "
+            "those of chance alone, so more of them lie outside than would with more teams."
+        )
     else:
         text.append("The limits are those of chance alone (no overdispersion adjustment).")
     small = int(rows["small_denominator"].sum())
