@@ -30,7 +30,7 @@ import jinja2
 import pandas as pd
 
 from qi_helpers import __version__
-from qi_helpers.errors import PrivacyError
+from qi_helpers.errors import ConfigError, PrivacyError
 from qi_helpers.io import sha256_bytes, sha256_file, write_text
 from qi_helpers.privacy.html import content_security_policy, escape
 from qi_helpers.privacy.names import inside
@@ -61,6 +61,20 @@ def funnel_settings(project: Project) -> dict[str, Any]:
     settings.update({k: v for k, v in project.section("funnels").items() if v is not None})
     if settings["overdispersion"] in ("none", "", False):
         settings["overdispersion"] = None
+    where = project.root / "parameters" / "project.yaml"
+    if settings["overdispersion"] not in ("multiplicative", "additive", None):
+        raise ConfigError(
+            f"{where}: `funnels.overdispersion` must be multiplicative, additive or none, "
+            f"found {settings['overdispersion']!r}."
+        )
+    try:
+        settings["periods"] = int(settings["periods"])
+        settings["winsor"] = float(settings["winsor"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: `funnels.periods` must be a whole number and `funnels.winsor` a number "
+            f"from 0 to below 0.5; found {settings['periods']!r} and {settings['winsor']!r}."
+        ) from exc
     return settings
 
 
