@@ -127,7 +127,8 @@ def test_rate_and_mean_limits():
     rates = pd.DataFrame(
         {"microsystem_id": ["W1", "W2"], "numerator": [12, 8], "denominator": [1000, 3000]}
     )
-    r = funnel(rates, family="rate", overdispersion=None)
+    # (threshold 1: the small-cell rule is tested on its own below)
+    r = funnel(rates, family="rate", overdispersion=None, threshold=1)
     assert r["upper_95"].iloc[0] == pytest.approx(0.005 + 1.959963985 * 0.002236068, abs=1e-9)
     assert r["lower_95"].iloc[0] == pytest.approx(0.005 - 1.959963985 * 0.002236068, abs=1e-9)
     # Length of stay: unit 1 values 2, 4, 6 (sum 12, squares 56); unit 2 values 5, 7 (12, 74).
@@ -147,24 +148,60 @@ def test_rate_and_mean_limits():
     assert m["z"].iloc[0] == pytest.approx((4.0 - 4.8) / 1.054092553, abs=1e-8)
 
 
-def test_a_small_denominator_is_shown_but_never_judged():
-    # E: 2 of 5 (below the threshold of 11): in the table, in the target, never flagged.
+def test_a_small_denominator_is_withheld_and_left_out_of_the_target():
+    # E: 5 of 5 (below the threshold of 11): withheld, never judged, and not in the target,
+    # so the target (150/500) and the shown units cannot give E's count away by subtraction.
     units = pd.concat(
         [UNITS, pd.DataFrame({"microsystem_id": ["E"], "numerator": [5], "denominator": [5]})],
         ignore_index=True,
     )
     r = funnel(units, family="proportion", threshold=11, min_units=1).set_index("microsystem_id")
-    assert r.at["E", "small_denominator"]
+    assert r.at["E", "small_denominator"] and r.at["E", "withheld"]
     assert math.isnan(r.at["E", "z"])
     assert not r.at["E", "outside_95"] and not r.at["E", "outside_998"]
     assert r.at["E", "direction"] == ""
-    # 100% of 5 would be far outside 30% +- limits if it were judged; the target counts it:
-    assert r.at["A", "target"] == pytest.approx(155 / 505)
-    # ... but phi does not (only A to D are judged): z's of A-D against 155/505
-    p0 = 155 / 505
+    p0 = 150 / 500
+    assert r.at["A", "target"] == pytest.approx(p0)
     z = [(y - p0) / math.sqrt(p0 * (1 - p0) / n) for y, n in ((0.25, 100), (0.3, 200),
                                                              (0.4, 50), (0.3, 150))]  # fmt: skip
     assert r.at["A", "phi"] == pytest.approx(dispersion(np.array(z))[0])
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "withheld"),
+    [
+        (3, 400, True),  # 3 events: value x denominator gives away a count under 11
+        (394, 400, True),  # 6 cases without the event, the complement
+        (0, 400, False),  # none: nothing to give away
+        (400, 400, False),  # all of them (0 without): nothing small
+        (11, 400, False),  # at the threshold
+        (389, 400, False),  # 11 without
+    ],
+)
+def test_a_proportion_that_gives_away_a_small_count_is_withheld(numerator, denominator, withheld):
+    units = pd.concat(
+        [UNITS, pd.DataFrame({"microsystem_id": ["F"], "numerator": [numerator],
+                              "denominator": [denominator]})],
+        ignore_index=True,
+    )  # fmt: skip
+    r = funnel(units, family="proportion", threshold=11, min_units=1).set_index("microsystem_id")
+    assert r.at["F", "withheld"] == withheld
+    assert not r.at["F", "small_denominator"]
+    shown = (150 + (0 if withheld else numerator)) / (500 + (0 if withheld else denominator))
+    assert r.at["A", "target"] == pytest.approx(shown)
+    assert math.isnan(r.at["F", "z"]) == withheld
+
+
+def test_a_rate_with_few_events_is_withheld_but_a_mean_is_not():
+    units = pd.concat(
+        [UNITS, pd.DataFrame({"microsystem_id": ["G"], "numerator": [4], "denominator": [300]})],
+        ignore_index=True,
+    )
+    rate = funnel(units, family="rate", threshold=11, min_units=1).set_index("microsystem_id")
+    assert rate.at["G", "withheld"]
+    means = units.assign(sum_squares=units["numerator"] ** 2)  # a mean's numerator is a sum
+    mean = funnel(means, family="mean", threshold=11, min_units=1).set_index("microsystem_id")
+    assert not mean.at["G", "withheld"]
 
 
 def test_bad_options_are_refused_with_their_name():
@@ -215,9 +252,9 @@ def test_funnel_table_uses_the_last_periods_and_the_shown_scale():
     assert table.at["P1", "denominator"] == 260
     assert table.at["P1", "value"] == pytest.approx(80.0)
     assert table.at["S1", "denominator"] == 5  # weeks 11 to 15 of S1, one case each
-    assert table.at["S1", "small_denominator"]
-    # target: (13 * (16 + 15 + 17 + 6 + 8 + 16) + 5) / (13 * 120 + 5) as a percentage
-    assert table.at["P1", "target"] == pytest.approx(100 * (13 * 78 + 5) / (13 * 120 + 5))
+    assert table.at["S1", "small_denominator"] and table.at["S1", "withheld"]
+    # target, S1 withheld: 13 * (16 + 15 + 17 + 6 + 8 + 16) / (13 * 120) as a percentage
+    assert table.at["P1", "target"] == pytest.approx(100 * 78 / 120)
     assert table.at["P4", "direction"] == "worse" and table.at["P4", "z"] < 0
     # six practices from 30% to 85% vary far more than chance: the limits were widened
     assert table.at["P1", "phi"] > 1 and table.at["P1", "overdispersion"] == "multiplicative"
@@ -261,6 +298,6 @@ def test_plot_and_caption_say_what_the_funnel_shows():
     caption = funnel_caption(table, "hba1c", name="HbA1c tested", unit="%")
     assert "7 primary care microsystems" in caption
     assert "P4 (worse)" in caption
-    assert "1 microsystem had too few cases to judge" in caption
+    assert "1 microsystem not shown: fewer than 11 cases" in caption
     with pytest.raises(ConfigError, match="no funnel for measure 'nope'"):
         plot_funnel(table, "nope")

@@ -40,11 +40,14 @@ alone. The z-score reported is the one that matches the limits drawn:
 With fewer than five judged units the limits are not widened (``min_units``): a dispersion
 ratio of two or three units says nothing.
 
-**Small denominators.** A unit whose denominator is below the project's small-cell threshold
-(``publish.small_cell_threshold``, :mod:`qi_helpers.privacy.small_cells`) is kept in the table
-and on the plot but never judged: its ``z`` is empty, it is never outside the limits, it does
-not count towards ``phi``, and a published table shows its denominator as ``<11``. Such a value
-rests on a handful of cases and can disclose them.
+**Small counts are withheld.** A unit whose denominator is below the project's small-cell
+threshold (``publish.small_cell_threshold``, :mod:`qi_helpers.privacy.small_cells`), or whose
+value and denominator would give away a count from 1 to ``threshold - 1`` (the events of a
+proportion or a rate, or the cases without the event of a proportion: value times denominator
+is that count), is ``withheld``: it is never judged (its ``z`` is empty, it is never outside the
+limits, it does not count towards ``phi``), it is not drawn and not listed, and the
+organisation's value (the target) is computed from the other units, so that no withheld count
+can be worked out by subtraction from the target. The caption says how many were withheld.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ FUNNEL_COLUMNS = [
     "direction",
     "improvement",
     "small_denominator",
+    "withheld",
     "family",
     "multiply",
     "unit_sd",
@@ -222,6 +226,18 @@ def _target_and_sd(units: pd.DataFrame, family: str) -> tuple[float, float]:
     return target, math.sqrt(pooled)
 
 
+def _small_counts(numerator: np.ndarray, n: np.ndarray, family: str, threshold: int) -> np.ndarray:
+    """Units whose value and denominator would give away a count from 1 to ``threshold - 1``:
+    the events of a proportion or a rate, or the cases without the event of a proportion."""
+    small = np.zeros(len(n), dtype=bool)
+    if family in ("proportion", "rate"):
+        small |= (numerator >= 1) & (numerator < threshold)
+    if family == "proportion":
+        rest = n - numerator
+        small |= (rest >= 1) & (rest < threshold)
+    return small
+
+
 def funnel(
     units: pd.DataFrame,
     *,
@@ -259,9 +275,9 @@ def funnel(
         The units' rows with ``value`` (numerator / denominator), ``target``, ``lower_95``,
         ``upper_95``, ``lower_998``, ``upper_998`` (at the unit's denominator), ``z``,
         ``outside_95``, ``outside_998``, ``direction`` (``better``, ``worse`` or ``""`` on the
-        target or not judged), ``small_denominator``, ``family``, ``unit_sd``, ``phi`` (the
-        dispersion ratio, whether or not it was used), ``tau2``, on the charted scale (not
-        multiplied).
+        target or not judged), ``small_denominator``, ``withheld`` (not shown: see the module
+        notes), ``family``, ``unit_sd``, ``phi`` (the dispersion ratio, whether or not it
+        was used), ``tau2``, on the charted scale (not multiplied).
     """
     if family not in ("proportion", "rate", "mean"):
         raise ConfigError(f"funnel family must be proportion, rate or mean, found {family!r}.")
@@ -273,9 +289,13 @@ def funnel(
     out = units.reset_index(drop=True).copy()
     n = out["denominator"].astype(float).to_numpy()
     out["value"] = out["numerator"].astype(float) / np.where(n > 0, n, np.nan)
-    target, unit_sd = _target_and_sd(out, family)
     small = (n < threshold) | ~np.isfinite(n)
-    judged = ~small & (n > 0)
+    withheld = small | _small_counts(out["numerator"].astype(float).to_numpy(), n, family,
+                                     threshold)  # fmt: skip
+    # The organisation's value from the units shown only: with the withheld units in it, the
+    # shown values and denominators and the target would let a reader subtract their counts.
+    target, unit_sd = _target_and_sd(out[~withheld], family)
+    judged = ~withheld & (n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = unit_sd / np.sqrt(n)
         raw = np.where(judged & (s > 0), (out["value"].to_numpy() - target) / s, np.nan)
@@ -299,6 +319,7 @@ def funnel(
     out["direction"] = np.where(better, "better", np.where(worse, "worse", ""))
     out["improvement"] = improvement
     out["small_denominator"] = small
+    out["withheld"] = withheld
     out["family"] = family
     out["unit_sd"] = unit_sd
     out["phi"] = phi

@@ -98,8 +98,8 @@ def plot_funnel(
     name, unit : str
         The measure's name and unit, for the title and the axis.
     threshold : int
-        The small-cell threshold: microsystems below it are drawn hollow and grey at the
-        threshold itself (their denominator is not shown), never flagged.
+        The small-cell threshold: the shaded band marks denominators below it. Withheld
+        microsystems (``withheld``: a denominator or a count below it) are not drawn.
     label : bool
         Write the microsystem id beside every point outside the 95% limits.
 
@@ -142,9 +142,8 @@ def _point(ax: object, r: pd.Series, x: float, *, label: bool) -> None:
     y = float(r["value"])
     if not math.isfinite(y):
         return
-    if bool(r["small_denominator"]):
-        ax.scatter([x], [y], s=40, facecolors="none", edgecolors=_COLOURS["small"], zorder=3)
-        return
+    if bool(r.get("withheld", r["small_denominator"])):
+        return  # withheld: its value and denominator could give away a small count
     colour = _COLOURS[r["direction"]] if r["outside_95"] else _COLOURS["inside"]
     face = colour if r["outside_998"] or not r["outside_95"] else "white"
     ax.scatter([x], [y], s=55, color=face, edgecolors=colour, linewidths=1.8, zorder=4)
@@ -173,7 +172,7 @@ def _words(value: float) -> str:
 
 def funnel_caption(
     table: pd.DataFrame, measure_id: str, kind: str | None = None, *, name: str = "",
-    unit: str = "",
+    unit: str = "", threshold: int = SMALL_CELL_THRESHOLD,
 ) -> str:  # fmt: skip
     """What one funnel plot shows, in words (its caption and its alt text).
 
@@ -182,7 +181,7 @@ def funnel_caption(
     str
         How many microsystems of the kind, the organisation's value, how many lie outside the
         95% and 99.8% limits and which, better or worse, whether the limits were widened for
-        overdispersion, and how many were too small to judge.
+        overdispersion, and how many were withheld by the small-cell rule (``threshold``).
     """
     rows = _one(table, measure_id, kind)
     first = rows.iloc[0]
@@ -211,18 +210,19 @@ def funnel_caption(
         )
     elif method == "additive" and float(first["tau2"]) > 0:
         text.append("The limits are widened for the real differences between microsystems.")
-    elif int((~rows["small_denominator"].astype(bool)).sum()) < 5:
+    elif int((~rows["withheld"].astype(bool)).sum()) < 5:
         text.append(
             "Too few microsystems to tell how much more than chance they vary: the limits are "
             "those of chance alone, so more of them lie outside than would with more teams."
         )
     else:
         text.append("The limits are those of chance alone (no overdispersion adjustment).")
-    small = int(rows["small_denominator"].sum())
+    small = int(rows["withheld"].sum()) if "withheld" in rows else 0
     if small:
         text.append(
-            f"{small} microsystem{'s' if small > 1 else ''} had too few cases to judge: "
-            "shown in grey at the left, not flagged."
+            f"{small} microsystem{'s' if small > 1 else ''} not shown: fewer than {threshold} "
+            "cases, or a count of fewer than that which their value would give away (the "
+            "small-cell rule); the organisation's value leaves them out."
         )
     return " ".join(text)
 
@@ -312,7 +312,7 @@ def distance_from_best(table: pd.DataFrame, measure_id: str | None = None) -> pd
         position`` (``worse than expected`` outside the 95% limits on the worse side,
         ``better than expected``, or ``as expected``), furthest from the best first.
     """
-    rows = table[~table["small_denominator"].astype(bool)]
+    rows = table[~table["withheld"].astype(bool)]
     if measure_id is not None:
         rows = rows[rows["measure_id"] == measure_id]
     frames = []
