@@ -19,6 +19,7 @@ __all__ = [
     "PREPARED_INPUTS",
     "PREPARED_UPSTREAM",
     "RECORD",
+    "SERIES",
     "SLICES_FORMAT",
     "SLICE_TABLES",
     "inputs_stamp",
@@ -39,8 +40,11 @@ PREPARED_UPSTREAM = (
 )
 #: The tables of one microsystem's folder.
 SLICE_TABLES = ("cases", "observations", "pdsa", "patients", "registry")
-#: Version of the layout; slices of another version are made again.
-SLICES_FORMAT = 1
+#: Version of the layout; slices of another version are made again (2: with ``series.parquet``).
+SLICES_FORMAT = 2
+#: The organisation's measure series, every microsystem in one compact table (what funnel plots
+#: compare), written beside the slices.
+SERIES = "series.parquet"
 #: The record of a preparation, written last.
 RECORD = "prepared.json"
 

@@ -18,6 +18,7 @@ from qi_helpers.changes import (
     load_slice,
     load_slices,
     measure_series,
+    organisation_series,
     prepare_slices,
 )
 from qi_helpers.errors import ConfigError, DataError
@@ -216,3 +217,48 @@ def test_a_moved_project_keeps_its_slices_byte_for_byte(identified_project, tmp_
     again = prepare_slices(load_project(moved))
     assert not again.skipped  # the files are elsewhere: read again ...
     assert again.rewritten == []  # ... and found the same
+
+
+def test_the_organisation_series_is_every_microsystems_series(identified_project):
+    """``slices/series.parquet`` (what the funnel page reads) holds the same rows as the measure
+    series computed from the whole tables, for every microsystem at once."""
+    project = load_project(identified_project)
+    prepare_slices(project)
+    tables = project.load_tables("measures", "measure_events")
+    observations = project.load_table("observations", required=False)
+    cases = assign_microsystems(tables["measure_events"], project.membership(), period="week")
+    whole = measure_series(cases, tables["measures"], observations, period="week")
+    stored = organisation_series(project)
+    assert set(stored["source"]) == {"cases", "observations"}
+    keys = ["microsystem_id", "measure_id", "period"]
+    got = stored.drop(columns="source").sort_values(keys).reset_index(drop=True)
+    want = whole.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_an_observations_edit_keeps_the_case_rows_of_the_organisation_series(
+    identified_project, tmp_path
+):
+    """Editing ``observations`` alone makes the series' observation rows again and keeps its
+    case rows as they were: the result equals a preparation from scratch, byte for byte."""
+    root = _copy(identified_project, tmp_path / "project")
+    project = load_project(root)
+    prepare_slices(project)
+    path = root / "data" / "demo" / "observations.csv"
+    observations = pd.read_csv(path, dtype=str, keep_default_na=False)
+    observations.loc[observations.index[0], "value"] = "99.5"
+    observations.to_csv(path, index=False)
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    partial = prepare_slices(project)
+    assert partial.cut == ["observations"]
+    series_file = root / "outputs" / "data" / "slices" / "series.parquet"
+    edited = pd.read_parquet(series_file)
+    first = observations.iloc[0]
+    row = edited[(edited["microsystem_id"] == first["microsystem_id"])
+                 & (edited["measure_id"] == first["measure_id"])
+                 & (edited["period"] == pd.Timestamp(first["period"]))]  # fmt: skip
+    assert row["value"].tolist() == [99.5]
+    kept = series_file.read_bytes()
+    prepare_slices(project, force=True)
+    assert series_file.read_bytes() == kept

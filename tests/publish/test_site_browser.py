@@ -296,3 +296,25 @@ def test_workbook_03_opens_with_one_summary_card_per_measure(demo_site):
     assert "qi-status-ok" in card and ">improved<" in card
     assert re.search(r"rose from \d+% to \d+%, \+\d+\.\d points, 95% CI [\d.]+ to [\d.]+\.", card)
     assert 'class="mdc mdc-' in card
+
+def test_funnel_page_reads_at_1280_px_with_full_width_charts(demo_site, browser):
+    """Issue 20: the funnel page has no sideways scroll at 1280 px, its charts take the width of
+    the text column, and every chart has alt text; its link from the index opens it."""
+    _, site = demo_site
+    page, context, _, _, errors = _open(browser, (site / "index.html").as_uri())
+    page.click("a[href='funnels.html']")
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/funnels.html")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    widths = page.evaluate(
+        "Array.from(document.querySelectorAll('figure.qi-funnel img'))"
+        ".map(i => [i.getBoundingClientRect().width, i.alt.length])"
+    )
+    main = page.evaluate("document.querySelector('main').clientWidth")
+    assert len(widths) >= 8
+    assert all(w >= 0.85 * main - 64 and alt > 40 for w, alt in widths), (widths, main)
+    assert page.locator("table.qi-outliers tbody tr").count() >= 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "funnels.png"), full_page=True)
+    assert not errors, errors
+    context.close()

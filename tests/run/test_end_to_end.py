@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -121,6 +122,8 @@ def test_one_microsystems_edited_rows_rerun_only_that_microsystem(ran, tmp_path)
     shutil.copytree(ran[0], root)
     site = root / "outputs" / "site" / "03_analyse_tests"
     before = {p.name: p.read_bytes() for p in site.glob("*.html")}
+    funnels = root / "outputs" / "site" / "funnels.html"
+    funnels_before = funnels.read_bytes()
     path = root / "data" / "demo" / "pdsa.csv"
     pdsa = pd.read_csv(path, dtype=str, keep_default_na=False)
     mine = pdsa["microsystem_id"] == "RIV-PC2"
@@ -193,3 +196,38 @@ def test_an_edit_that_changes_one_verdict_is_exactly_that_change_in_the_digest(r
         "Inpatient falls per 1,000 patient-days: verdict changed from &#39;no signal yet&#39; "
         "to &#39;no change&#39; (change: Intentional rounding)"
     ) in panel
+
+    # a PDSA note changes no measure series: the funnel page is the same, byte for byte
+    assert funnels.read_bytes() == funnels_before
+
+
+def test_funnel_page_is_built_and_linked_from_the_index(ran):
+    """Issue 20: the organisation's funnel page, one plot per measure of the demo catalogue (each
+    measure names its kind), with alt text and a caption in words, listed in the manifest."""
+    root, _ = ran
+    site = root / "outputs" / "site"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="funnels.html"' in index
+    page = (site / "funnels.html").read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in page and 'href="index.html"' in page
+    measures = pd.read_csv(root / "data" / "demo" / "measures.csv")
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', page)
+    assert len(alts) == len(measures) == 10
+    assert all(alt.startswith("Funnel plot. ") and "organisation" in alt for alt in alts)
+    assert page.count("<figcaption>") == len(measures)
+    assert "Microsystems outside the limits" in page
+    assert "fewer than 11 cases" in page  # the small-cell rule, in words
+    files = json.loads((site / "site.json").read_text(encoding="utf-8"))["files"]
+    digest = hashlib.sha256((site / "funnels.html").read_bytes()).hexdigest()
+    assert files["funnels.html"]["sha256"] == digest
+
+
+def test_workbooks_02_and_04_show_the_funnel(ran):
+    root, _ = ran
+    site = root / "outputs" / "site"
+    pilots = (site / "02_select_pilots" / "02_select_pilots.html").read_text(encoding="utf-8")
+    assert "Room to improve, among the teams of the same kind" in pilots
+    assert "gap to best" in pilots.lower().replace("_", " ")  # the column, however headed
+    spread = (site / "04_plan_spread" / "04_plan_spread.html").read_text(encoding="utf-8")
+    assert "Who is furthest from the best?" in spread
+    assert "gap to best" in spread.lower().replace("_", " ")

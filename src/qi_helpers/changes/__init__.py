@@ -61,6 +61,7 @@ from qi_helpers.changes.prepare import (
     PreparedSlices,
     load_slice,
     load_slices,
+    organisation_series,
     prepare_slices,
 )
 from qi_helpers.changes.series import (
@@ -100,6 +101,7 @@ __all__ = [
     "measure_series",
     "measure_summary",
     "order_measures",
+    "organisation_series",
     "patient_subgroups",
     "period_start",
     "plot_change",

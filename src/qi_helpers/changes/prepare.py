@@ -11,6 +11,9 @@ one folder per microsystem under ``outputs/data/slices/``::
     outputs/data/slices/
         prepared.json            what the slices were made from (written last)
         measures.parquet         the measure catalogue (organisation-wide, small)
+        series.parquet           every microsystem's measure series (organisation-wide, one
+                                 row per microsystem, measure and period: what the funnel
+                                 plots of the site compare, without reading every slice)
         ms=<microsystem id>/     one folder per microsystem of the registry
             cases.parquet        its measured cases, with microsystem_id, period and weight
             observations.parquet its pre-aggregated points
@@ -50,6 +53,7 @@ from qi_helpers.project import Project
 from qi_helpers.slices import (
     PREPARED_UPSTREAM,
     RECORD,
+    SERIES,
     SLICE_TABLES,
     SLICES_FORMAT,
     inputs_stamp,
@@ -64,6 +68,7 @@ __all__ = [
     "PreparedSlices",
     "load_slice",
     "load_slices",
+    "organisation_series",
     "prepare_slices",
 ]
 
@@ -162,10 +167,12 @@ SLICE_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _to_cut(record: dict[str, Any], stamp: dict[str, Any], ids: list[str]) -> set[str]:
+def _to_cut(
+    record: dict[str, Any], stamp: dict[str, Any], ids: list[str], *, has_series: bool = True
+) -> set[str]:
     """The slice tables to cut again, from what changed since the last preparation."""
     old = record.get("stamp") if record.get("format") == SLICES_FORMAT else None
-    if not old or set(record.get("microsystems", {})) != set(ids):
+    if not old or set(record.get("microsystems", {})) != set(ids) or not has_series:
         return set(SLICE_TABLES)
     changed = {k for k, v in stamp.items() if v == "volatile" or old.get(k) != v}
     return {t for t, sources in SLICE_SOURCES.items() if changed & set(sources)}
@@ -178,8 +185,11 @@ def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | No
     required += ["measure_events"] if "cases" in cut else []
     required += ["pdsa"] if "pdsa" in cut else []
     tables = project.load_tables(*required)
+    # the organisation's series needs the observations whenever cases or observations change
     tables["observations"] = (
-        project.load_table("observations", required=False) if "observations" in cut else None
+        project.load_table("observations", required=False)
+        if cut & {"cases", "observations"}
+        else None
     )
     tables["patients"] = (
         project.load_table("patients", required=False) if "patients" in cut else None
@@ -198,6 +208,69 @@ def _kept_cases(project: Project, ids: list[str]) -> pd.DataFrame:
 
 
 _PAIR = ("microsystem_id", "patient_id")
+
+#: The columns of a case that :func:`measure_series` sums.
+_CASE_COLUMNS = {
+    "microsystem_id": "string",
+    "measure_id": "string",
+    "period": "datetime64[ns]",
+    "value": "float64",
+    "weight": "float64",
+}
+
+
+def _organisation_series(
+    path: Path,
+    tables: dict[str, pd.DataFrame | None],
+    cases: pd.DataFrame | None,
+    ids: list[str],
+    *,
+    period: str,
+) -> pd.DataFrame:
+    """Every microsystem's measure series in one table, with where each row came from.
+
+    The rows summed from the cases are computed from ``cases`` when they were cut again, else
+    read back from ``path``; the rows of ``observations`` are always made again (the table is
+    small, and already one row per point). ``source`` says which is which.
+    """
+    measures = tables["measures"]
+    if cases is not None:
+        from_cases = measure_series(cases, measures, period=period)
+    else:
+        old = pd.read_parquet(path)
+        from_cases = old[old["source"] == "cases"].drop(columns="source")
+        from_cases = from_cases[from_cases["measure_id"].isin(measures["measure_id"])]
+    parts = [from_cases.assign(source="cases")]
+    observations = tables.get("observations")
+    if observations is not None and not observations.empty:
+        none = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _CASE_COLUMNS.items()})
+        kept = observations[observations["microsystem_id"].astype("string").isin(ids)]
+        from_obs = measure_series(none, measures, kept, period=period)
+        parts.append(from_obs.assign(source="observations"))
+    series = pd.concat(parts, ignore_index=True)
+    series["microsystem_id"] = series["microsystem_id"].astype("string")
+    series["measure_id"] = series["measure_id"].astype("string")
+    keys = ["microsystem_id", "measure_id", "period", "source"]
+    return series.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def organisation_series(project: Project) -> pd.DataFrame:
+    """Every microsystem's measure series, read from the one compact table beside the slices.
+
+    What funnel plots compare (:func:`qi_helpers.spc.funnel.funnel_table`): the same rows as
+    :func:`qi_helpers.changes.series.measure_series` of the whole organisation's cases and
+    observations, written by :func:`prepare_slices` (prepared first when the slices are
+    missing or out of date, as :func:`load_slice` does).
+
+    Returns
+    -------
+    DataFrame
+        ``microsystem_id, measure_id, period, numerator, denominator, n_cases, value,
+        sum_squares, source`` (``cases`` or ``observations``).
+    """
+    if not slices_current(project) or not (slices_dir(project) / SERIES).is_file():
+        prepare_slices(project)
+    return pd.read_parquet(slices_dir(project) / SERIES)
 
 
 def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
@@ -233,7 +306,8 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     stamp = inputs_stamp(project)  # before reading: a file changed meanwhile is read next time
     registry = project.read_output("registry")
     ids = [str(i) for i in registry["microsystem_id"]]
-    cut = set(SLICE_TABLES) if force else _to_cut(record, stamp, ids)
+    has_series = (base / SERIES).is_file()
+    cut = set(SLICE_TABLES) if force else _to_cut(record, stamp, ids, has_series=has_series)
     tables = _load_inputs(project, cut)
     parts: dict[str, dict[str, pd.DataFrame]] = {}
     if "cases" in cut:
@@ -251,6 +325,10 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     if "registry" in cut:
         parts["registry"] = _groups(registry, "microsystem_id", ids)
     _write_if_changed(base / "measures.parquet", tables["measures"])
+    if cut & {"cases", "observations"}:
+        new_cases = cases if "cases" in cut else None
+        series = _organisation_series(base / SERIES, tables, new_cases, ids, period=stamp["period"])
+        _write_if_changed(base / SERIES, series)
     result = PreparedSlices(len(ids))
     folders = {}
     for ms in ids:

@@ -131,18 +131,29 @@ def measure_series(
     Returns
     -------
     DataFrame
-        ``microsystem_id, measure_id, period, numerator, denominator, value, n_cases``: for
-        proportions (p) the numerator counts the cases with value 1 and the denominator the cases;
-        for rates (u) the numerator sums the values and the denominator the weights; for measured
-        values (i, xbar) ``value`` is the mean. One row per microsystem, measure and period, sorted.
+        ``microsystem_id, measure_id, period, numerator, denominator, value, n_cases,
+        sum_squares``: for proportions (p) the numerator counts the cases with value 1 and the
+        denominator the cases; for rates (u) the numerator sums the values and the denominator
+        the weights; for measured values (i, xbar) ``value`` is the mean. ``sum_squares`` sums
+        the squared values (a pre-aggregated point: its value squared), for the within-unit
+        spread of a funnel plot (:mod:`qi_helpers.spc.funnel`). One row per microsystem,
+        measure and period, sorted.
     """
     keys = ["microsystem_id", "measure_id", "period"]
+    squares = pd.to_numeric(cases["value"], errors="coerce") ** 2
     series = (
-        cases.groupby(keys)
-        .agg(numerator=("value", "sum"), denominator=("weight", "sum"), n_cases=("value", "size"))
+        cases.assign(_squares=squares)
+        .groupby(keys)
+        .agg(
+            numerator=("value", "sum"),
+            denominator=("weight", "sum"),
+            n_cases=("value", "size"),
+            sum_squares=("_squares", "sum"),
+        )
         .reset_index()
     )
     series["value"] = series["numerator"] / series["denominator"]
+    series = series[[*keys, "numerator", "denominator", "n_cases", "value", "sum_squares"]]
     if observations is not None and not observations.empty:
         obs = observations.copy()
         obs["period"] = period_start(obs["period"], period)
@@ -152,6 +163,7 @@ def measure_series(
             if column not in obs.columns:
                 obs[column] = np.nan
         obs["n_cases"] = 1
+        obs["sum_squares"] = pd.to_numeric(obs["value"], errors="coerce") ** 2
         series = pd.concat([series, obs[series.columns]], ignore_index=True)
     series = series[series["measure_id"].isin(measures["measure_id"])]
     return series.sort_values(keys).reset_index(drop=True)

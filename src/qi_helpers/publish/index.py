@@ -161,6 +161,18 @@ def _org_cards(
     return cards
 
 
+def _funnel_card(page: Page) -> dict[str, Any]:
+    """The card of the funnel page among the organisation's reports."""
+    return {
+        "title": page.title,
+        "purpose": "Every measure, the microsystems of each kind compared: who stands out.",
+        "href": page.href,
+        "error_href": "",
+        "status": "ok",
+        "why": "",
+    }
+
+
 def _microsystem_row(
     project: Project,
     ms_id: str,
@@ -219,6 +231,7 @@ def render_index(
     *,
     context: SiteContext | None = None,
     stale: dict[tuple[str, str], str] | None = None,
+    funnels: Page | None = None,
 ) -> str:
     """The site's index: a dashboard of the organisation-level reports and every microsystem.
 
@@ -229,7 +242,9 @@ def render_index(
     adopter status, for each measure a Making Data Count variation and assurance badge with its
     last value, the last data period, the run status (``ok``, ``failed`` linking to the error,
     ``stale``, ``not run``) and the report link. Sorting and filtering use a small inline script;
-    without it the table is a plain table. Every value from data is HTML-escaped.
+    without it the table is a plain table. Every value from data is HTML-escaped. ``funnels``,
+    the funnel page (:mod:`~qi_helpers.publish.funnels`), gets a card among the organisation's
+    reports.
     """
     ctx = context or site_context(project)
     stale = stale or {}
@@ -237,6 +252,8 @@ def render_index(
     for page in pages:
         by_key.setdefault((page.workbook, page.name), {})[page.status] = page
     cards = _org_cards(by_key, stale)
+    if funnels is not None:
+        cards.append(_funnel_card(funnels))
     ids = list(registry.index) if not registry.empty else []
     ids += sorted({p.name for p in pages if p.workbook == _ROWS_WORKBOOK} - set(map(str, ids)))
     roles = _roles(project, ctx)

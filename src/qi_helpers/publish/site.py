@@ -31,6 +31,7 @@ from qi_helpers.publish.archive import zip_site
 from qi_helpers.publish.context import SiteContext, site_context
 from qi_helpers.publish.export_jobs import ExportJob, export_pages
 from qi_helpers.publish.folder import clean_old_pages, site_folder
+from qi_helpers.publish.funnels import FUNNEL_PAGE, publish_funnel_page
 from qi_helpers.publish.index import render_index
 from qi_helpers.publish.manifest import cached_page, page_key, write_site_manifest
 from qi_helpers.publish.pages import Page
@@ -39,6 +40,7 @@ from qi_helpers.publish.run_record import read_run_manifest, recorded_hashes, re
 from qi_helpers.publish.screening import screen_page
 from qi_helpers.publish.stale import stale_reason
 from qi_helpers.publish.tables import read_registry, read_results
+from qi_helpers.slices import SERIES, slices_dir
 from qi_helpers.workflow import FAILED_SUFFIX, notebook_names, workbook_named
 
 #: The banner of a page made from a failed run's notebook.
@@ -168,6 +170,8 @@ def _list_planned(build: SiteBuild, previous: dict[str, dict[str, Any]]) -> None
         for workbook in notebook_names()
         for notebook in executed_notebooks(build.project, workbook)
     }
+    if (slices_dir(build.project) / SERIES).is_file():
+        planned.add(FUNNEL_PAGE)
     build.site.mkdir(parents=True, exist_ok=True)
     pending = {rel: {"sha256": ""} for rel in planned | {"index.html"}}
     write_site_manifest(build.site, {**pending, **previous}, complete=False)
@@ -303,11 +307,11 @@ def publish_page(build: SiteBuild, workbook: str, notebook: Path) -> Page:
     return _record_page(build, planned, page)
 
 
-def _write_index(build: SiteBuild) -> tuple[Path, int, int]:
+def _write_index(build: SiteBuild, funnels: Page | None = None) -> tuple[Path, int, int]:
     """Render, screen and write ``index.html``: its path, its size and the identifiers removed."""
     ctx, site = build.ctx, build.site
     index_html = render_index(
-        build.project, build.pages, build.registry, context=ctx, stale=build.stale
+        build.project, build.pages, build.registry, context=ctx, stale=build.stale, funnels=funnels
     )
     index_html, redacted = screen_page(index_html, ctx.screen)
     index = inside(site, site / "index.html")
@@ -328,7 +332,9 @@ def publish_site(
     """Publish every executed notebook under ``outputs/notebooks/`` and write the index.
 
     Each notebook becomes ``<site>/<workbook>/<name>.html`` (a failed run's notebook
-    ``<name>.failed.html``, beside the last good report). The site's manifest,
+    ``<name>.failed.html``, beside the last good report), and the organisation's funnel plots
+    ``<site>/funnels.html`` (:mod:`~qi_helpers.publish.funnels`, when the slices were
+    prepared). The site's manifest,
     ``<site>/site.json`` (:data:`~qi_helpers.publish.manifest.SITE_MANIFEST`), lists every file
     the site wrote with its sha256; pages of notebooks that no longer exist are removed, and only
     files the previous manifest lists are ever removed. Identifiers of the configured input
@@ -386,11 +392,12 @@ def publish_site(
     )
     for page in planned:
         _record_page(build, page, page.reused or next(made))
+    funnels = publish_funnel_page(build)
     notes = build.ctx.notes
     if not build.pages:
         notes.append(f"no executed notebooks under {project.notebooks_dir}: run `qi run` first")
     clean_old_pages(site, previous, set(build.made) | {"index.html"})
-    index, index_bytes, redacted = _write_index(build)
+    index, index_bytes, redacted = _write_index(build, funnels)
     write_site_manifest(site, build.made, complete=True)
     report = SiteReport(index, build.pages, index_bytes, notes)
     if redacted:
