@@ -297,6 +297,7 @@ def test_workbook_03_opens_with_one_summary_card_per_measure(demo_site):
     assert re.search(r"rose from \d+% to \d+%, \+\d+\.\d points, 95% CI [\d.]+ to [\d.]+\.", card)
     assert 'class="mdc mdc-' in card
 
+
 def test_funnel_page_reads_at_1280_px_with_full_width_charts(demo_site, browser):
     """Issue 20: the funnel page has no sideways scroll at 1280 px, its charts take the width of
     the text column, and every chart has alt text; its link from the index opens it."""
