@@ -266,13 +266,18 @@ def test_plot_adoption_curve_draws_no_identifier():
     shows_math_as_text(svg)
 
 
-def test_plot_sustain_draws_no_identifier():
-    rng = np.random.default_rng(9)
+def _adopter_chart(seed: int) -> pd.DataFrame:
+    """An i chart of 30 weeks with a phase after week 15 (an adopter's sustain chart)."""
+    rng = np.random.default_rng(seed)
     data = pd.DataFrame(
         {"period": pd.date_range("2024-01-01", periods=30, freq="W-MON"),
          "value": rng.normal(10, 1, 30)}
     )  # fmt: skip
-    chart = qic(data, "period", "value", chart="i", part=[15])
+    return qic(data, "period", "value", chart="i", part=[15])
+
+
+def test_plot_sustain_draws_no_identifier():
+    chart = _adopter_chart(9)
     verdicts = pd.DataFrame(
         {"microsystem_id": [f"WARD-{PATIENT}", named("Clinic")], "change": named("Huddle"),
          "measure_id": "m", "name": named("Seen within"), "improvement": "up",
@@ -556,12 +561,7 @@ def test_plot_waves_of_many_adopters_draws_one_bar_per_wave():
 
 
 def test_plot_sustain_of_many_adopters_shows_those_needing_a_look_first():
-    rng = np.random.default_rng(3)
-    data = pd.DataFrame(
-        {"period": pd.date_range("2024-01-01", periods=30, freq="W-MON"),
-         "value": rng.normal(10, 1, 30)}
-    )  # fmt: skip
-    chart = qic(data, "period", "value", chart="i", part=[15])
+    chart = _adopter_chart(3)
     verdicts = pd.DataFrame(
         {"microsystem_id": [f"MS-{i:02d}" for i in range(40)], "change": "Huddle",
          "measure_id": "m", "name": "Seen within", "improvement": "up",
