@@ -311,12 +311,15 @@ def _summary_region(page: str) -> str:
     return page[start:first]
 
 
-def _top_screenshot(browser, path: Path, name: str, height: int = 1600) -> None:
-    """The top of a page at 1280 px, as a reader first sees it, for a person to look at."""
+def _top_screenshot(browser, path: Path, name: str) -> None:
+    """A page at 1280 px from its top to the end of its summary cards, for a person to look at."""
     page, context, _, _, errors = _open(browser, path.as_uri())
-    full = page.evaluate("document.documentElement.scrollHeight")
+    end = page.evaluate(
+        "(() => { const r = document.querySelector('.qi-summary').getBoundingClientRect();"
+        " return r.bottom + window.scrollY + 40; })()"
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    clip = {"x": 0, "y": 0, "width": 1280, "height": min(full, height)}
+    clip = {"x": 0, "y": 0, "width": 1280, "height": end}
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True, clip=clip)
     assert not errors, errors
     context.close()

@@ -37,6 +37,20 @@ COUNT_COLUMNS = ["group", "key", "label", "count"]
 #: What a measure without an icon is counted as.
 NO_ICON = "none"
 
+#: The words beside each counted icon (the icon's full meaning is in its title and the legend).
+ICON_WORDS: dict[str, str] = {
+    "common_cause": "common cause",
+    "improvement_high": "improvement, higher",
+    "improvement_low": "improvement, lower",
+    "concern_high": "concern, higher",
+    "concern_low": "concern, lower",
+    "neutral_high": "special cause, higher",
+    "neutral_low": "special cause, lower",
+    "consistent_pass": "meets the target",
+    "consistent_fail": "misses the target",
+    "inconsistent": "may or may not meet it",
+}
+
 
 def _key(value: Any) -> str:
     """An icon or verdict as a key (``""`` when missing)."""
@@ -238,9 +252,9 @@ def _icons_card(s: OrganisationSummary) -> str:
             if not count:
                 continue
             css, glyph, text = table.get(key, ("mdc-none", "", f"No {group} icon"))
-            items.append(
-                _count_item(icon_badge(css, glyph, text), count, f"org-{group}-{_slug(key)}")
-            )
+            words = f'<span aria-hidden="true">{ICON_WORDS.get(key, "no icon")}</span>'
+            badge = icon_badge(css, glyph, text) + words
+            items.append(_count_item(badge, count, f"org-{group}-{_slug(key)}"))
         body.append(
             f'<p class="qi-summary-latest">{group.capitalize()}, latest point:</p>'
             f'<ul class="qi-summary-counts">{"".join(items) or "<li>none yet</li>"}</ul>'
