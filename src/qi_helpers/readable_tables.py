@@ -18,6 +18,12 @@ after the identifier screen, so JupyterLab and the published pages show the same
 
 The HTML holds only elements and attributes that the page sanitiser keeps (no ``style``, no
 script); the look comes from the report's stylesheet (``.qi-table``).
+
+The summary cards that open a report ("summary first": workbooks 02, 03 and 04 and the index)
+share their markup here too, for the same reasons: :func:`summary_card` (a heading, a line of
+badges, then the card's text), :func:`summary_region` (the cards as one list),
+:func:`status_badge` and :func:`icon_badge`, styled by the report's stylesheet
+(``.qi-summary-card``, ``.qi-status``, ``.mdc``).
 """
 
 from __future__ import annotations
@@ -45,7 +51,11 @@ __all__ = [
     "MAX_COLUMNS_IN_VIEW",
     "display_options",
     "grouped",
+    "icon_badge",
     "readable_html",
+    "status_badge",
+    "summary_card",
+    "summary_region",
 ]
 
 #: Columns a table shows in view; the others go behind the "More columns" disclosure.
@@ -334,3 +344,85 @@ def readable_html(
         parts.append(f'<p class="qi-table-note">{n_shown} of {len(frame):,} rows shown.</p>')
     parts.append("</div>")
     return "".join(parts)
+
+
+# --- Summary cards: the markup every "summary first" shares --------------------------------------
+
+
+def status_badge(text: str, css: str) -> str:
+    """A status badge, e.g. a verdict: ``<span class="qi-status qi-status-ok">improved</span>``.
+
+    ``css`` is one of the index's status styles: ``qi-status-ok`` (good), ``qi-status-failed``
+    (bad), ``qi-status-stale`` (wait and see), ``qi-status-none`` (nothing to tell).
+    """
+    return f'<span class="qi-status {html.escape(css)}">{html.escape(text)}</span>'
+
+
+def icon_badge(css: str, glyph: str, text: str) -> str:
+    """A Making Data Count icon as a small badge, with its meaning for screen readers.
+
+    Parameters
+    ----------
+    css : str
+        The icon's style (``mdc-improve``, ``mdc-pass``, ... or ``mdc-none``).
+    glyph : str
+        What the badge shows (``H``, ``L``, ``~``, ``P``, ``F``, ``?``), hidden from screen
+        readers.
+    text : str
+        What the icon means, in words: the badge's title and its text for screen readers.
+    """
+    e = html.escape
+    return (
+        f'<span class="mdc {e(css)}" title="{e(text)}"><span aria-hidden="true">'
+        f'{e(glyph)}</span><span class="visually-hidden">{e(text)}. </span></span>'
+    )
+
+
+def summary_card(title: str, badges: str, body: Sequence[str] = (), *, href: str = "") -> str:
+    """One summary card: its title, a line of badges, then its text.
+
+    Parameters
+    ----------
+    title : str
+        The card's heading, as text (escaped here).
+    badges : str
+        HTML of the badges (:func:`status_badge`, :func:`icon_badge`), already escaped.
+    body : sequence of str
+        HTML blocks that follow (paragraphs ``<p class="qi-summary-...">``, lists), already
+        escaped.
+    href : str
+        When given, the title links there.
+
+    Returns
+    -------
+    str
+        ``<li class="qi-summary-card">``: a card of :func:`summary_region`'s list.
+    """
+    name = html.escape(title)
+    if href:
+        name = f'<a href="{html.escape(href)}">{name}</a>'
+    return (
+        '<li class="qi-summary-card">'
+        f'<h3 class="qi-summary-name">{name}</h3>'
+        f'<p class="qi-summary-badges">{badges}</p>' + "".join(body) + "</li>"
+    )
+
+
+def summary_region(cards: Sequence[str], label: str, empty: str) -> str:
+    """The summary cards of a report as one region (or a sentence when there is none).
+
+    Parameters
+    ----------
+    cards : sequence of str
+        :func:`summary_card` items.
+    label : str
+        The region's name for screen readers, e.g. "Summary: one card per measure".
+    empty : str
+        What shows when there is no card.
+    """
+    if not cards:
+        return f'<p class="qi-summary-none">{html.escape(empty)}</p>'
+    return (
+        f'<div class="qi-summary" role="region" aria-label="{html.escape(label)}">'
+        f'<ul class="qi-summary-cards">{"".join(cards)}</ul></div>'
+    )

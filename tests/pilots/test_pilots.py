@@ -20,6 +20,8 @@ from qi_helpers.pilots import (
     CRITERIA,
     baseline_charts,
     criteria,
+    pilot_cards,
+    pilot_summary,
     plot_criteria_heatmap,
     plot_pilot_baselines,
     rank,
@@ -28,6 +30,7 @@ from qi_helpers.pilots import (
     sensitivity,
     shortlist,
 )
+from qi_helpers.privacy.html import clean_html
 from qi_helpers.project import load_yaml
 from qi_helpers.widgets import pilot_explorer
 
@@ -320,3 +323,78 @@ def test_unknown_measure_is_explained(demo):
     with pytest.raises(QIError, match="not in the measure catalogue"):
         criteria(demo["registry"], demo["series"], demo["readiness"], measure_id="nope",
                  measures=demo["measures"])  # fmt: skip
+
+
+# ---- Summary first (issue 20): one card per chosen pilot ----------------------------------------
+
+
+def test_pilot_cards_on_the_demo_show_the_planted_pilot_first_among_k(scored, demo):
+    # The demo plants NOR-PC1 as the pilot of the recall register (pc_hba1c_tested, the measure
+    # of the committed parameters), with a baseline of common-cause variation only.
+    eff = demo["effects"]
+    planted = eff.loc[
+        (eff["planted_as"] == "pilot") & (eff["measure_id"] == SETTINGS["measure_id"]),
+        "microsystem_id",
+    ].tolist()
+    assert planted == ["NOR-PC1"]
+    ranked = rank(scored(SETTINGS["measure_id"]), WEIGHTS, k=K)
+    cards = pilot_cards(ranked, WEIGHTS)
+    table = cards.table
+    assert len(table) == K and table["pick"].tolist() == list(range(1, K + 1))
+    chosen = ranked.loc[ranked["selected"], "microsystem_id"].tolist()
+    assert set(table["microsystem_id"]) == set(chosen)
+    row = table.set_index("microsystem_id").loc["NOR-PC1"]
+    assert row["baseline"] == "stable baseline"
+    assert row["kind"] == "primary care" and row["site"]
+    assert row["readiness"].startswith("mean ") and " of 3 " in row["readiness"]
+    assert "to gain" in row["room_to_improve"] or "already there" in row["room_to_improve"]
+    page = clean_html(cards._repr_html_())  # what the page keeps of it
+    assert page.count('class="qi-summary-card"') == K
+    assert f"Pick {row['pick']} of {K}" in page and "(NOR-PC1)" in page
+
+
+def test_pilot_summary_by_hand():
+    weights = {
+        "room_to_improve": 0.25,
+        "stable_baseline": 0.2,
+        "time_to_detect": 0.2,
+        "readiness": 0.25,
+        "representativeness": 0.1,
+    }
+    table = pd.DataFrame(
+        {
+            "microsystem_id": ["A", "B"],
+            "name": ["Alpha team", "Beta team"],
+            "kind": ["primary_care"] * 2,
+            "site": ["North"] * 2,
+            "room_to_improve": [0.8, 0.1],
+            "stable_baseline": [1.0, 0.5],
+            "time_to_detect": [0.5, 0.5],
+            "readiness": [0.6, 0.2],
+            "representativeness": [0.2, 0.9],
+            "representativeness_why": ["least alike in its patients", "close to its peers"],
+            "readiness_why": ["mean 2.20 of 3", "mean 1.40 of 3"],
+            "room_to_improve_why": ["16 points to gain", "2 points to gain"],
+            "too_few_respondents": [False, True],
+        }
+    )
+    ranked = rank(table, weights, k=2)
+    summary = pilot_summary(ranked, weights).set_index("microsystem_id")
+    # A: weighted parts 0.25*0.8 = 0.20, 0.2*1 = 0.20, 0.2*0.5 = 0.10, 0.25*0.6 = 0.15,
+    # 0.1*0.2 = 0.02; score 0.67; the three largest, ties in the order of the criteria.
+    assert summary.loc["A", "score"] == pytest.approx(0.67)
+    assert summary.loc["A", "score_parts"] == (
+        "room to improve 0.20, stable baseline 0.20, team readiness 0.15"
+    )
+    assert summary.loc["A", "watch"] == "representativeness (0.20): least alike in its patients"
+    assert summary.loc["A", "baseline"] == "stable baseline" and summary.loc["A", "survey"] == ""
+    # B: 0.025 + 0.1 + 0.1 + 0.05 + 0.09 = 0.365; weak on room (0.10) and readiness (0.20)
+    assert summary.loc["B", "score"] == pytest.approx(0.365)
+    assert summary.loc["B", "watch"] == (
+        "room to improve (0.10), team readiness (0.20): 2 points to gain"
+    )
+    assert summary.loc["B", "baseline"] == "one point to explain"
+    assert summary.loc["B", "survey"] == "few survey answers"
+    assert summary["pick"].tolist() == [1, 2] and summary.loc["A", "kind"] == "primary care"
+    with pytest.raises(QIError, match="selected"):
+        pilot_summary(table, weights)  # not ranked: the error names the missing columns

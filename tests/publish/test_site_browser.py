@@ -7,6 +7,7 @@ outside ``file://`` blocked. Without Chromium the browser tests skip, with the r
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from html.parser import HTMLParser
@@ -17,6 +18,7 @@ import pytest
 from support import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
 from qi_helpers.cli import main
+from qi_helpers.project import load_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -296,6 +298,121 @@ def test_workbook_03_opens_with_one_summary_card_per_measure(demo_site):
     assert "qi-status-ok" in card and ">improved<" in card
     assert re.search(r"rose from \d+% to \d+%, \+\d+\.\d points, 95% CI [\d.]+ to [\d.]+\.", card)
     assert 'class="mdc mdc-' in card
+
+
+# ---- Summary first for workbooks 02 and 04 and the index (issue 20) -----------------------------
+
+
+def _summary_region(page: str) -> str:
+    """A report page from its summary cards to its first table or chart (asserting that order)."""
+    start = page.find('class="qi-summary"')
+    first = min(i for i in (page.find("<table"), page.find("data:image"), len(page)) if i >= 0)
+    assert 0 < start < first, "the summary cards come before the first table or chart"
+    return page[start:first]
+
+
+def _top_screenshot(browser, path: Path, name: str) -> None:
+    """A page at 1280 px from its top to the end of its summary cards, for a person to look at."""
+    page, context, _, _, errors = _open(browser, path.as_uri())
+    end = page.evaluate(
+        "(() => { const r = document.querySelector('.qi-summary').getBoundingClientRect();"
+        " return r.bottom + window.scrollY + 40; })()"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    clip = {"x": 0, "y": 0, "width": 1280, "height": end}
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True, clip=clip)
+    assert not errors, errors
+    context.close()
+
+
+def test_workbook_02_opens_with_one_card_per_chosen_pilot(demo_site, demo_tables, browser):
+    root, site = demo_site
+    settings = load_yaml(root / "parameters" / "project.yaml")["pilots"]
+    pilots = pd.read_parquet(root / "outputs" / "data" / "pilots.parquet")
+    chosen = pilots.loc[pilots["selected"], "microsystem_id"].tolist()
+    path = site / "02_select_pilots" / "02_select_pilots.html"
+    region = _summary_region(path.read_text(encoding="utf-8"))
+    assert region.count('class="qi-summary-card"') == len(chosen) == settings["k"]
+    assert all(f"({ms})</h3>" in region for ms in chosen)
+    # The demo plants NOR-PC1 as the pilot of the measure the pilots are chosen for, with a
+    # baseline of common-cause variation only.
+    effects = demo_tables["truth_effects"]
+    planted = effects.loc[
+        (effects["planted_as"] == "pilot") & (effects["measure_id"] == settings["measure_id"]),
+        "microsystem_id",
+    ].tolist()
+    assert planted == ["NOR-PC1"]
+    card = region[region.find("(NOR-PC1)</h3>") :].split("</li>")[0]
+    assert ">stable baseline<" in card and "Readiness: mean " in card and "Score <strong>" in card
+    _top_screenshot(browser, path, "report_02.png")
+
+
+def test_workbook_04_cards_count_each_wave_as_the_spread_plan(demo_site, browser):
+    root, site = demo_site
+    plan = pd.read_parquet(root / "outputs" / "data" / "spread_plan.parquet")
+    expected = plan.groupby(["change", "wave"]).size()
+    assert len(expected) > 0
+    path = site / "04_plan_spread" / "04_plan_spread.html"
+    region = _summary_region(path.read_text(encoding="utf-8"))
+    found, cards = {}, {}
+    for card in region.split('class="qi-summary-card"')[1:]:
+        change = html.unescape(re.search(r'class="qi-summary-name">(.*?)</h3>', card).group(1))
+        cards[change] = card
+        for wave, n in re.findall(r"Wave (\d+)[^:<]*: <strong>(\d+)</strong>", card):
+            found[(change, int(wave))] = int(n)
+    assert found == {key: int(n) for key, n in expected.items()}
+    assert all(">ready to spread<" in cards[change] for change in set(plan["change"]))
+    # The demo plants the recall register in NOR-PC1: its card gives that evidence.
+    recall = cards["Diabetes recall register with text reminders"]
+    assert "improved in NOR-PC1" in recall
+    _top_screenshot(browser, path, "report_04.png")
+
+
+def _count(region: str, ident: str) -> int:
+    """A count of the index summary by its element's id: the number that ends its first
+    ``<strong>`` (0 when it is not shown, as a count of 0 may not be)."""
+    at = region.find(f'id="{ident}"')
+    if at < 0:
+        return 0
+    return int(
+        re.findall(r"[\d,]+$", region[at : region.find("</strong>", at)])[0].replace(",", "")
+    )
+
+
+def test_index_summary_counts_what_the_results_say(demo_site, browser):
+    root, site = demo_site
+    data = root / "outputs" / "data"
+    frames = [pd.read_parquet(p) for p in sorted((data / "results").glob("*.parquet"))]
+    latest = pd.concat([f.drop_duplicates("measure_id", keep="last") for f in frames])
+    registry = pd.read_parquet(data / "registry.parquet")
+    page = (site / "index.html").read_text(encoding="utf-8")
+    start = page.find('id="org-summary-heading"')
+    assert 0 < start < page.find('id="microsystems-heading"')
+    region = page[start : page.find("</section>", start)]
+    assert f">{len(registry)} microsystems<" in region
+    assert _count(region, "org-tested") == sum(bool(f["change"].notna().any()) for f in frames)
+    assert _count(region, "org-measures") == len(latest)
+    for verdict, n in latest["verdict"].value_counts().items():
+        assert _count(region, "org-verdict-" + verdict.replace(" ", "-")) == n, verdict
+    for column, group in (("variation_icon", "variation"), ("assurance_icon", "assurance")):
+        for icon, n in latest[column].fillna("").replace("", "none").value_counts().items():
+            assert _count(region, f"org-{group}-{icon.replace('_', '-')}") == n, icon
+    pilots = pd.read_parquet(data / "pilots.parquet")
+    for ms in pilots.loc[pilots["selected"], "microsystem_id"]:
+        assert f'href="03_analyse_tests/{ms}.html"' in region
+    plan = pd.read_parquet(data / "spread_plan.parquet")
+    for (change, wave), n in plan.groupby(["change", "wave"]).size().items():
+        assert f"wave {wave}: {n} team{'s' if n != 1 else ''}" in region, change
+    assert 'href="02_select_pilots/02_select_pilots.html"' in region
+    assert 'href="04_plan_spread/04_plan_spread.html"' in region
+    page, context, _, _, errors = _open(browser, (site / "index.html").as_uri())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("section.qi-org-summary").screenshot(path=str(SCREENSHOTS / "index_summary.png"))
+    page.click("section.qi-org-summary a[href='04_plan_spread/04_plan_spread.html']")
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/04_plan_spread.html")
+    assert not errors, errors
+    context.close()
 
 
 def test_funnel_page_reads_at_1280_px_with_full_width_charts(demo_site, browser):

@@ -6,8 +6,10 @@ does the measure stand now (the latest value with its unit), and how big was the
 words: "HbA1c tested rose from 66% to 79%, +13.5 points, 95% CI 9.9 to 17.0".
 
 :func:`measure_summary` computes the cards' content as a tidy table; :func:`summary_cards`
-shows it as HTML cards (the badges and styles of the site's index). The icons' badges
-(:data:`VARIATION_BADGES`, :data:`ASSURANCE_BADGES`) live here, and the index reads them.
+shows it as HTML cards (the card and badge markup every summary shares,
+:func:`qi_helpers.readable_tables.summary_card`, in the styles of the site's index). The icons'
+badges (:data:`VARIATION_BADGES`, :data:`ASSURANCE_BADGES`) and the verdicts' badge styles
+(:data:`VERDICT_BADGES`) live here; workbook 04's and the index's summaries read them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from qi_helpers.privacy.screen import active_screen
+from qi_helpers.readable_tables import icon_badge, status_badge, summary_card, summary_region
 from qi_helpers.table_formats import (
     column_format,
     effect_text,
@@ -193,33 +196,27 @@ def _level_with_unit(value: float, unit: str) -> str:
 
 
 def _badge(table: dict[str, tuple[str, str, str]], key: str, empty: str) -> str:
-    """A Making Data Count icon as the index draws it (``badge.html.j2``)."""
-    css, glyph, text = table.get(key, ("mdc-none", "", empty))
-    return (
-        f'<span class="mdc {css}" title="{html.escape(text)}"><span aria-hidden="true">'
-        f'{html.escape(glyph)}</span><span class="visually-hidden">{html.escape(text)}. '
-        "</span></span>"
-    )
+    """A Making Data Count icon as the index draws it."""
+    return icon_badge(*table.get(key, ("mdc-none", "", empty)))
 
 
 def _card(row: Mapping[str, str]) -> str:
     e = html.escape
     verdict = row["verdict"]
-    status = VERDICT_BADGES.get(verdict, "qi-status-none")
-    latest = ""
+    latest = []
     if row["latest"]:
         when = f" ({e(row['last_period'])})" if row["last_period"] else ""
-        latest = (
+        latest = [
             f'<p class="qi-summary-latest">Latest: <strong>{e(row["latest"])}</strong>{when}</p>'
-        )
-    return (
-        '<li class="qi-summary-card">'
-        f'<h3 class="qi-summary-name">{e(row["name"])}</h3>'
-        f'<p class="qi-summary-badges"><span class="qi-status {status}">{e(verdict)}</span> '
+        ]
+    badges = (
+        status_badge(verdict, VERDICT_BADGES.get(verdict, "qi-status-none"))
+        + " "
         + _badge(VARIATION_BADGES, row["variation_icon"], "No variation icon")
         + _badge(ASSURANCE_BADGES, row["assurance_icon"], "No assurance icon (no target)")
-        + f"</p>{latest}"
-        f'<p class="qi-summary-effect">{e(row["sentences"])}</p></li>'
+    )
+    return summary_card(
+        row["name"], badges, [*latest, f'<p class="qi-summary-effect">{e(row["sentences"])}</p>']
     )
 
 
@@ -236,12 +233,10 @@ class SummaryCards:
     table: pd.DataFrame
 
     def _repr_html_(self) -> str:
-        cards = "".join(_card(r) for r in self.table.to_dict("records"))
-        if not cards:
-            return '<p class="qi-summary-none">No measure to summarise yet.</p>'
-        return (
-            '<div class="qi-summary" role="region" aria-label="Summary: one card per measure">'
-            f'<ul class="qi-summary-cards">{cards}</ul></div>'
+        return summary_region(
+            [_card(r) for r in self.table.to_dict("records")],
+            "Summary: one card per measure",
+            "No measure to summarise yet.",
         )
 
 

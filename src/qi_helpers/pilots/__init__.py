@@ -15,6 +15,7 @@ Modules:
 - :mod:`~qi_helpers.pilots.scoring`: the five criteria, one function each, and the criteria table;
 - :mod:`~qi_helpers.pilots.ranking`: the weighted ranking, the selection and its sensitivity to
   the weights;
+- :mod:`~qi_helpers.pilots.summary`: summary first, one card per chosen pilot (who, why, score);
 - :mod:`~qi_helpers.pilots.figures`: the criteria heatmap and the baseline charts.
 """
 
@@ -24,15 +25,19 @@ from qi_helpers.pilots.profiles import candidate_profiles, representativeness
 from qi_helpers.pilots.ranking import rank, sensitivity, shortlist
 from qi_helpers.pilots.readiness import readiness_by_microsystem
 from qi_helpers.pilots.scoring import CRITERIA, CRITERIA_LABELS, criteria
+from qi_helpers.pilots.summary import PilotCards, pilot_cards, pilot_summary
 
 __all__ = [
     "CRITERIA",
     "CRITERIA_LABELS",
+    "PilotCards",
     "baseline_charts",
     "baseline_window",
     "candidate_profiles",
     "catalogue_row",
     "criteria",
+    "pilot_cards",
+    "pilot_summary",
     "plot_criteria_heatmap",
     "plot_pilot_baselines",
     "rank",

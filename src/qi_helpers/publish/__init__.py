@@ -17,6 +17,8 @@ Modules
 - ``theme``: the template's folder and files, :func:`report_css`.
 - ``index``: :func:`render_index`, the dashboard.
 - ``digest_panel``: the index's "Changed since" panel, from ``outputs/digest.json``.
+- ``org_summary``: the index's summary of the organisation (verdicts and icons counted, pilots,
+  spread waves), :func:`organisation_summary`.
 - ``context``: what every page of a build shares (settings, identifier screen, provenance).
 - ``provenance``: git commit, :func:`input_hashes`, the data period.
 - ``run_record``: what ``qi run`` recorded in ``outputs/run.json``.
@@ -30,6 +32,7 @@ Modules
 from qi_helpers.publish.archive import zip_site
 from qi_helpers.publish.index import render_index
 from qi_helpers.publish.manifest import read_site_manifest
+from qi_helpers.publish.org_summary import organisation_summary
 from qi_helpers.publish.pages import Page, export_report
 from qi_helpers.publish.provenance import input_hashes
 from qi_helpers.publish.screening import prepare_notebook
@@ -42,6 +45,7 @@ __all__ = [
     "build_site",
     "export_report",
     "input_hashes",
+    "organisation_summary",
     "prepare_notebook",
     "publish_site",
     "read_site_manifest",

@@ -20,6 +20,7 @@ from qi_helpers.privacy.screen import REDACTED
 from qi_helpers.project import Project
 from qi_helpers.publish.context import SiteContext, site_context
 from qi_helpers.publish.digest_panel import digest_panel
+from qi_helpers.publish.org_summary import microsystem_tally, organisation_summary
 from qi_helpers.publish.pages import Page
 from qi_helpers.publish.provenance import format_day, format_period
 from qi_helpers.publish.run_record import read_run_manifest
@@ -204,6 +205,7 @@ def _microsystem_row(
         "why": stale.get(key, ""),
         "href": links["href"],
         "error_href": links["error_href"],
+        "tally": microsystem_tally(results),
     }
     return row, last
 
@@ -237,7 +239,8 @@ def render_index(
 
     When the last ``qi run`` found changes since the run before, a "Changed since" panel comes
     first (:func:`~qi_helpers.publish.digest_panel.digest_panel`), each change linked to its
-    report.
+    report; then the summary of the organisation
+    (:func:`~qi_helpers.publish.org_summary.organisation_summary`).
     Every microsystem in the registry (or with a report) gets a row: kind, site, pilot or
     adopter status, for each measure a Making Data Count variation and assurance badge with its
     last value, the last data period, the run status (``ok``, ``failed`` linking to the error,
@@ -286,6 +289,7 @@ def render_index(
         sites=sorted({r["site"] for r in rows if r["site"]}),
         summary=summary,
         changes=digest_panel(project, rows, cards),
+        overview=organisation_summary(project, rows, cards)._repr_html_(),
         css=css,
         script=script,
         csp=content_security_policy(styles=[css], scripts=[script]),

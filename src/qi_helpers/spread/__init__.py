@@ -20,6 +20,8 @@ Modules:
 - :mod:`~qi_helpers.spread.framework`: the Framework for Spread checklist;
 - :mod:`~qi_helpers.spread.export`: the plan as a CSV or Excel file for managers;
 - :mod:`~qi_helpers.spread.tracking`: the adoption curve and whether each adopter's gain holds;
+- :mod:`~qi_helpers.spread.summary`: summary first, one card per change (evidence, waves,
+  whether adopters hold the gain, who needs attention first);
 - :mod:`~qi_helpers.spread.figures`: the waves, the adoption curves and the adopters' charts.
 """
 
@@ -30,6 +32,7 @@ from qi_helpers.spread.framework import FRAMEWORK_COMPONENTS, framework_checklis
 from qi_helpers.spread.impact import measure_levels
 from qi_helpers.spread.profiles import similarity, spread_profiles, wide_profiles
 from qi_helpers.spread.ready import held_back, successful_changes
+from qi_helpers.spread.summary import SpreadCards, spread_cards, spread_summary, wave_summary
 from qi_helpers.spread.tracking import (
     SUSTAIN_VERDICTS,
     SustainTracking,
@@ -45,6 +48,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "FRAMEWORK_COMPONENTS",
     "SUSTAIN_VERDICTS",
+    "SpreadCards",
     "SustainTracking",
     "adoption_curve",
     "all_candidates",
@@ -59,10 +63,13 @@ __all__ = [
     "plot_sustain",
     "plot_waves",
     "similarity",
+    "spread_cards",
     "spread_measures",
     "spread_profiles",
+    "spread_summary",
     "successful_changes",
     "sustain",
     "sustain_summary",
+    "wave_summary",
     "wide_profiles",
 ]
