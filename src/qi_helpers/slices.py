@@ -29,8 +29,9 @@ __all__ = [
     "slices_dir",
 ]
 
-#: The input tables the slices are made from (``observations`` and ``patients`` optional).
-PREPARED_INPUTS = ("measures", "measure_events", "observations", "pdsa", "patients")
+#: The input tables the slices are made from (``observations``, ``patients`` and ``drivers``
+#: optional).
+PREPARED_INPUTS = ("measures", "measure_events", "observations", "pdsa", "patients", "drivers")
 #: Workbook 01's outputs the slices depend on.
 PREPARED_UPSTREAM = (
     "registry.parquet",
@@ -39,9 +40,10 @@ PREPARED_UPSTREAM = (
     "membership_locations.parquet",
 )
 #: The tables of one microsystem's folder.
-SLICE_TABLES = ("cases", "observations", "pdsa", "patients", "registry")
-#: Version of the layout; slices of another version are made again (2: with ``series.parquet``).
-SLICES_FORMAT = 2
+SLICE_TABLES = ("cases", "observations", "pdsa", "patients", "registry", "drivers")
+#: Version of the layout; slices of another version are made again (2: with ``series.parquet``,
+#: 3: with ``drivers.parquet``, the microsystem's own driver diagram).
+SLICES_FORMAT = 3
 #: The organisation's measure series, every microsystem in one compact table (what funnel plots
 #: compare), written beside the slices.
 SERIES = "series.parquet"

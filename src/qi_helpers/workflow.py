@@ -116,7 +116,7 @@ WORKBOOKS: dict[str, Workbook] = {
             title="03 Analyse tests of change",
             purpose="",
             per_microsystem=True,
-            inputs=("measures", "measure_events", "observations", "pdsa", "patients"),
+            inputs=("measures", "measure_events", "observations", "pdsa", "patients", "drivers"),
             # Its inputs, read once and cut per microsystem after workbook 01 (the slices).
             upstream=("slices/measures.parquet", "slices/ms={microsystem}/*.parquet"),
             depends_on=("01",),
@@ -129,7 +129,14 @@ WORKBOOKS: dict[str, Workbook] = {
             title="04 Plan the spread",
             purpose="Who adopts the changes that worked, in which wave.",
             per_microsystem=False,
-            inputs=("readiness", "measures", "measure_events", "observations", "adoption"),
+            inputs=(
+                "readiness",
+                "measures",
+                "measure_events",
+                "observations",
+                "adoption",
+                "drivers",
+            ),
             # 04 also reads the staff membership (readiness by microsystem) and any profiles
             # from 01, and the verdicts of 03.
             upstream=(

@@ -91,7 +91,7 @@ def plant(tables: dict[str, pd.DataFrame], beacon: str) -> dict[str, str]:
         " <img src=x onerror=\"document.title='PWNED'\">\n\n"
         "<style>\" onerror=\"document.title='PWNED'</style><style>body{display:none}</style>"
     )
-    for name in ("pdsa", "adoption"):
+    for name in ("pdsa", "adoption", "drivers"):  # a change idea is named as its cycles name it
         tables[name]["change"] = tables[name]["change"].replace(change, hostile_change)
     pdsa = tables["pdsa"]
     row = pdsa.index[pdsa["microsystem_id"] == "NOR-PC1"][0]

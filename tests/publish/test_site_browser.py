@@ -436,3 +436,106 @@ def test_funnel_page_reads_at_1280_px_with_full_width_charts(demo_site, browser)
     page.screenshot(path=str(SCREENSHOTS / "funnels.png"), full_page=True)
     assert not errors, errors
     context.close()
+
+
+# ---- Driver diagrams (issue 21) ---------------------------------------------------------------
+def _idea_block(page: str, change: str) -> str:
+    """The HTML of one change idea of a page's driver diagram."""
+    diagram = page.find('class="qi-dd"')
+    start = page.find(f"<strong>{html.escape(change, quote=False)}</strong>", diagram)
+    assert diagram > 0 and start > 0, f"no change idea {change!r} in the page's diagram"
+    return page[start : page.find("</div>", start)]
+
+
+def _planted_status(effects: pd.DataFrame) -> str:
+    """The status a pilot's planted change should show (truth_effects of that change)."""
+    if (effects["planted_as"] == "failed").any():
+        return "abandoned"
+    if (effects["expected_verdict"] == "worsened").any():
+        return "tested, a measure worsened"
+    return "tested and improved"
+
+
+def test_pilot_diagrams_show_the_planted_verdicts(demo_site, demo_tables):
+    root, site = demo_site
+    truth, effects = demo_tables["truth_microsystems"], demo_tables["truth_effects"]
+    pilots = truth[truth["planted_role"] == "pilot"]
+    assert len(pilots) == 6
+    for pilot in pilots.itertuples():
+        planted = effects[(effects["microsystem_id"] == pilot.microsystem_id)
+                          & (effects["change"] == pilot.pilot_of)]  # fmt: skip
+        results = pd.read_parquet(
+            root / "outputs" / "data" / "results" / f"{pilot.microsystem_id}.parquet"
+        )
+        judged = results[results["change"] == pilot.pilot_of].set_index("measure_id")["verdict"]
+        for effect in planted.itertuples():  # the results agree with the truth ...
+            assert judged[effect.measure_id] == effect.expected_verdict.replace("_", " ")
+        page = (site / "03_analyse_tests" / f"{pilot.microsystem_id}.html").read_text("utf-8")
+        block = _idea_block(page, pilot.pilot_of)  # ... and the diagram shows them
+        assert f"</span> {_planted_status(planted)}</span>" in block, pilot.microsystem_id
+        for effect in planted.itertuples():
+            assert f": {effect.expected_verdict.replace('_', ' ')}</li>" in block
+        assert page.count('class="qi-dd"') == 1 and "not tested yet</span>" in page
+
+
+def test_organisation_diagram_shows_the_spread_of_each_planted_change(demo_site, demo_tables):
+    _, site = demo_site
+    effects = demo_tables["truth_effects"]
+    page = (site / "04_plan_spread" / "04_plan_spread.html").read_text("utf-8")
+    assert page.count('class="qi-dd"') == 1
+    for change, planted in effects[effects["change"] != ""].groupby("change"):
+        if (planted["planted_as"] == "adopter").any():
+            expected = "spreading"  # adopted by other teams (the adoption log)
+        elif (planted["planted_as"] == "harm").any():
+            expected = "held back"
+        else:
+            assert (planted["planted_as"] == "failed").any()
+            expected = "abandoned"
+        assert f"</span> {expected}</span>" in _idea_block(page, change), change
+
+
+def test_driver_diagram_links_resolve_and_its_text_is_selectable(demo_site, browser):
+    _, site = demo_site
+    path = site / "03_analyse_tests" / "NOR-PC1.html"
+    page, context, _, _, errors = _open(browser, path.as_uri())
+    diagram = page.locator(".qi-dd")
+    assert diagram.count() == 1 and diagram.is_visible()
+    hrefs = page.eval_on_selector_all(".qi-dd a", "as => as.map(a => a.getAttribute('href'))")
+    assert any(h.startswith("#qi-dd-cycle-") for h in hrefs)
+    assert any(h.startswith("#qi-chart-") for h in hrefs)
+    for href in hrefs:  # every link lands on one element of this page
+        assert href.startswith("#") and page.locator(f"[id='{href[1:]}']").count() == 1, href
+    # a measure's link lands just above the charts: the item names the measure
+    link = page.locator(".qi-dd a[href^='#qi-chart-']").first
+    name, target = link.inner_text(), link.get_attribute("href")
+    link.click()
+    assert page.evaluate("location.hash") == target
+    assert page.locator(f"[id='{target[1:]}']").inner_text() == name
+    assert (
+        page.evaluate(f"document.getElementById('{target[1:]}').getBoundingClientRect().top")
+        < 900 * 0.5
+    )
+    # the text is text: selectable, and copied as the reader sees it
+    selected = page.evaluate(
+        "() => { const r = document.createRange();"
+        " r.selectNodeContents(document.querySelector('.qi-dd-tree'));"
+        " const s = window.getSelection(); s.removeAllRanges(); s.addRange(r);"
+        " return s.toString(); }"
+    )
+    assert "Diabetes recall register with text reminders" in selected
+    assert "tested and improved" in selected and "not tested yet" in selected
+    assert page.evaluate("getComputedStyle(document.querySelector('.qi-dd')).userSelect") != (
+        "none"
+    )
+    # the tree reads left to right: the aim left of the primary drivers, left of the ideas
+    lefts = page.evaluate(
+        "['.qi-dd-aim', '.qi-dd-primary', '.qi-dd-secondary', '.qi-dd-idea']"
+        ".map(s => document.querySelector(s).getBoundingClientRect().left)"
+    )
+    assert lefts == sorted(lefts) and len(set(lefts)) == 4
+    page.evaluate("window.getSelection().removeAllRanges()")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    diagram.screenshot(path=str(SCREENSHOTS / "driver_diagram.png"))
+    assert (SCREENSHOTS / "driver_diagram.png").stat().st_size > 5_000
+    assert not errors, errors
+    context.close()

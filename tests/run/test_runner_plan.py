@@ -61,6 +61,7 @@ def test_first_run_records_every_task_with_its_inputs(first_run):
         "observations",
         "pdsa",
         "patients",
+        "drivers",
     }
     assert (first_run / three["log"]).is_file()
     assert (first_run / "outputs" / "site" / "index.html").is_file()

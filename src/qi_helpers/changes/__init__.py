@@ -23,7 +23,9 @@ Modules:
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
 - :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
-- :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
+- :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
+- :mod:`~qi_helpers.changes.drivers`: the microsystem's driver diagram, each change idea marked
+  by its PDSA cycles and verdicts (:mod:`~qi_helpers.changes.driver_html` draws it as HTML).
 """
 
 from qi_helpers.changes.analysis import (
@@ -32,6 +34,16 @@ from qi_helpers.changes.analysis import (
     ChangeAnalysis,
     analyse,
     compatible_charts,
+)
+from qi_helpers.changes.drivers import (
+    IDEA_STATUSES,
+    ChartList,
+    DriverDiagram,
+    change_idea_status,
+    chart_list,
+    diagram_rows,
+    diagrams_present,
+    driver_diagram,
 )
 from qi_helpers.changes.effects import SERIAL_CORRELATION_NOTE, estimate_effect
 from qi_helpers.changes.equity import (
@@ -79,12 +91,15 @@ __all__ = [
     "AIM_ORDER",
     "CASE_CHARTS",
     "FAMILY_ORDER",
+    "IDEA_STATUSES",
     "RATIO_CHARTS",
     "RESULT_COLUMNS",
     "SERIAL_CORRELATION_NOTE",
     "SUBGROUP_COLUMNS",
     "VERDICTS",
     "ChangeAnalysis",
+    "ChartList",
+    "DriverDiagram",
     "MicrosystemAnalysis",
     "MicrosystemSlice",
     "PreparedSlices",
@@ -92,8 +107,13 @@ __all__ = [
     "analyse",
     "analyse_microsystem",
     "assign_microsystems",
+    "change_idea_status",
     "changes_tested",
+    "chart_list",
     "compatible_charts",
+    "diagram_rows",
+    "diagrams_present",
+    "driver_diagram",
     "effect_sentence",
     "estimate_effect",
     "load_slice",

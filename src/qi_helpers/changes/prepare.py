@@ -20,6 +20,8 @@ one folder per microsystem under ``outputs/data/slices/``::
             pdsa.parquet         its PDSA cycles
             patients.parquet     the patients rows of its cases (for the subgroup analysis)
             registry.parquet     its row of the registry
+            drivers.parquet      its own driver diagram (rows of ``drivers``; the
+                                 organisation's diagram, ``microsystem_id`` empty, is in none)
 
 This is Hive-style partitioning by microsystem (``pyarrow.dataset`` reads the folder as one
 table with a ``ms`` column): Parquet through pyarrow rather than DuckDB, because pyarrow is
@@ -164,6 +166,7 @@ SLICE_SOURCES: dict[str, tuple[str, ...]] = {
     "observations": ("observations",),
     "pdsa": ("pdsa",),
     "registry": ("registry.parquet",),
+    "drivers": ("drivers",),
 }
 
 
@@ -184,7 +187,10 @@ def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | No
     required = ["measures"]
     required += ["measure_events"] if "cases" in cut else []
     required += ["pdsa"] if "pdsa" in cut else []
+    # drivers (optional) with the others, so its measures and change ideas are checked too
+    required += ["drivers"] if "drivers" in cut and project.table_spec("drivers") else []
     tables = project.load_tables(*required)
+    tables.setdefault("drivers", None)
     # the organisation's series needs the observations whenever cases or observations change
     tables["observations"] = (
         project.load_table("observations", required=False)
@@ -324,6 +330,8 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
         parts["pdsa"] = _groups(tables["pdsa"], "microsystem_id", ids)
     if "registry" in cut:
         parts["registry"] = _groups(registry, "microsystem_id", ids)
+    if "drivers" in cut:
+        parts["drivers"] = _groups(tables["drivers"], "microsystem_id", ids)
     _write_if_changed(base / "measures.parquet", tables["measures"])
     if cut & {"cases", "observations"}:
         new_cases = cases if "cases" in cut else None
@@ -368,6 +376,9 @@ class MicrosystemSlice:
         The ``patients`` rows of its cases (None when the project has no patients table).
     registry : DataFrame
         Its row of the registry.
+    drivers : DataFrame or None
+        Its own driver diagram (its rows of the ``drivers`` table; empty when it has none, None
+        when the project has no drivers table).
     """
 
     microsystem_id: str
@@ -377,6 +388,7 @@ class MicrosystemSlice:
     pdsa: pd.DataFrame
     patients: pd.DataFrame | None
     registry: pd.DataFrame
+    drivers: pd.DataFrame | None = None
 
 
 def load_slice(project: Project, microsystem_id: str, *, period: str = "week") -> MicrosystemSlice:
@@ -427,8 +439,16 @@ def _assemble(
     observations = frames["observations"] if project.table_spec("observations") else None
     series = measure_series(cases, measures, observations, period=period)
     patients = frames["patients"] if project.table_spec("patients") is not None else None
+    drivers = frames["drivers"] if project.table_spec("drivers") is not None else None
     return MicrosystemSlice(
-        microsystem_id, cases, series, measures, frames["pdsa"], patients, frames["registry"]
+        microsystem_id,
+        cases,
+        series,
+        measures,
+        frames["pdsa"],
+        patients,
+        frames["registry"],
+        drivers,
     )
 
 

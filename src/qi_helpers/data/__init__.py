@@ -15,6 +15,7 @@ the tables it is handed. Modules:
 - ``parsing``: typing cells as read (identifiers as text, dates, numbers, blanks);
 - ``problems``: :class:`Problem`, :class:`ContractError` and the lines printed per table;
 - ``validation``: the rules of one table (:func:`inspect`, :func:`validate`);
+- ``driver_checks``: the rules of driver diagrams (the ``drivers`` table);
 - ``cross_checks``: the rules across tables (:func:`cross_check`);
 - ``report``: :class:`CheckReport`, the report of ``qi check``;
 - ``checks``: ``qi check`` itself (:func:`check_project`, :func:`check_tables`);

@@ -36,7 +36,7 @@ __all__ = ["OPTIONAL_TABLES", "REQUIRED_TABLES", "check_project", "check_tables"
 #: Tables the workbooks need; ``qi check`` reports them as errors when not configured.
 REQUIRED_TABLES = ("activities", "staff", "measures", "measure_events", "pdsa", "readiness")
 #: Tables the workbooks use when present.
-OPTIONAL_TABLES = ("patients", "observations", "adoption")
+OPTIONAL_TABLES = ("patients", "observations", "adoption", "drivers")
 
 
 def check_tables(

@@ -103,6 +103,13 @@ CONTRACTS: dict[str, Contract] = {
         ids=("microsystem_id",),
         dates=("adopted",),
     ),
+    # One row per change idea and measure that shows it; an empty microsystem_id is the whole
+    # organisation's diagram. Its rules: qi_helpers.data.driver_checks.
+    "drivers": Contract(
+        required=("aim", "primary_driver", "secondary_driver", "change"),
+        optional=("microsystem_id", "measure_id"),
+        ids=("microsystem_id", "measure_id"),
+    ),
 }
 
 #: Columns whose values must be unique in their table (together, for several columns).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from qi_helpers.data.driver_checks import unknown_change_ideas, unknown_driver_measures
 from qi_helpers.data.problems import Problem, affected_rows
 from qi_helpers.measures import COUNT_CHARTS, PROPORTION_CHARTS
 
@@ -203,6 +204,21 @@ def _pdsa_measures(cc: _CrossCheck) -> None:
         )
 
 
+def _driver_links(cc: _CrossCheck) -> None:
+    """Driver diagrams: their measures in the catalogue, their change ideas in the PDSA log."""
+    drivers = cc.tables.get("drivers")
+    if drivers is None:
+        return
+    if cc.has_catalogue:
+        known = set(cc.period_of)
+        cc.problems += unknown_driver_measures(
+            drivers, known, cc.source("drivers"), cc.source("measures")
+        )
+    pdsa = cc.tables.get("pdsa")
+    if pdsa is not None:
+        cc.problems += unknown_change_ideas(pdsa, drivers, cc.source("pdsa"), cc.source("drivers"))
+
+
 # --------------------------------------------------------------------------------------- staff
 
 
@@ -330,6 +346,7 @@ _MEASURED_RULES: tuple[Callable[[_CrossCheck, str, pd.DataFrame], None], ...] = 
 )
 _RULES: tuple[Callable[[_CrossCheck], None], ...] = (
     _pdsa_measures,
+    _driver_links,
     _unknown_staff,
     _event_series,
     _observation_series,
@@ -358,6 +375,9 @@ def cross_check(
     list of Problem
         Errors: ``unknown_measure`` (events or observations of a measure not in the catalogue),
         ``numerator_above_denominator`` (proportions above 1), ``negative`` (negative counts).
+        With a ``drivers`` table: ``unknown_measure`` (a diagram's measure not in the
+        catalogue) and ``unknown_change`` (a PDSA cycle testing a change idea that is not in
+        its microsystem's or the organisation's driver diagram).
         Warnings: ``unknown_staff`` (staff in activities but not in the roster),
         ``unknown_measure`` (in ``pdsa.measure_ids``), ``few_periods``, ``period_gap``.
     """

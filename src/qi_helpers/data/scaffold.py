@@ -109,6 +109,14 @@ TEMPLATE_ROWS: dict[str, dict[str, object]] = {
         "change": "Text reminders before diabetes reviews",
         "adopted": "2024-06-03",
     },
+    "drivers": {
+        "aim": "80% of diabetic reviews include an HbA1c test by December 2024",
+        "primary_driver": "Every patient with diabetes is reviewed on time",
+        "secondary_driver": "Patients know when their review is due",
+        "change": "Text reminders before diabetes reviews",
+        "microsystem_id": "EXAMPLE-MS1",
+        "measure_id": "EXAMPLE-M1",
+    },
 }
 
 _DATA_SECTION = """\
@@ -127,7 +135,8 @@ data:
   # with EXAMPLE): replace the example rows with your data, or point the entries at your own
   # files or database. data/templates.xlsx holds the same templates, one sheet per table
   # (e.g. staff: {path: data/templates.xlsx, sheet: staff}). Then run `qi check`.
-  # patients, observations and adoption are optional: delete their lines if you have none.
+  # patients, observations, adoption and drivers are optional: delete their lines if you have
+  # none.
   tables:
 {tables}
 """
@@ -260,7 +269,8 @@ row** (identifiers starting with `EXAMPLE`), and the same templates as sheets of
   column names to ours and `date_format:` reads dates that are not ISO (`2024-01-31`).
 
 Identifiers are text; dates are ISO dates (`2024-01-31`) or timestamps (`2024-01-31T14:05:00`).
-`patients`, `observations` and `adoption` are optional: remove their entries if you have none.
+`patients`, `observations`, `adoption` and `drivers` are optional: remove their entries if you
+have none.
 
 | table | required columns | optional columns |
 |---|---|---|
@@ -273,6 +283,14 @@ Coded values: `measures.family` is outcome, process or balancing; `measures.char
 characteristics (leadership, organisational_support, staff_focus, education_and_training,
 interdependence, patient_focus, community_and_market_focus, performance_results,
 process_improvement, information_and_information_technology).
+
+`drivers` holds driver diagrams: one row per change idea and measure that shows it, with the
+diagram's `aim`, the `primary_driver` and `secondary_driver` the change idea acts on, and the
+`change` idea named exactly as the PDSA log names the change it tests. `microsystem_id` says
+whose diagram it is (empty: the whole organisation's). A diagram has one aim; a change idea sits
+under one secondary driver and a secondary driver under one primary driver. Workbook 03 draws
+each microsystem's diagram with what its data say about each change idea, workbook 04 the
+organisation's with how far each change has spread.
 
 ## 2. Check
 

@@ -35,6 +35,7 @@ from qi_helpers.data.contracts import (
     UNIQUE,
     Contract,
 )
+from qi_helpers.data.driver_checks import DIAGRAM_TEXT, driver_table_problems
 from qi_helpers.data.formulas import formula_cells
 from qi_helpers.data.parsing import (
     arrow_strings,
@@ -406,6 +407,15 @@ def _duplicate_identifiers(ins: _Inspection) -> None:
         )
 
 
+def _driver_diagrams(ins: _Inspection) -> None:
+    """The ``drivers`` table: trimmed text, and the rules of a driver diagram (a tree)."""
+    if ins.name != "drivers":
+        return
+    for column in ins.present(DIAGRAM_TEXT):
+        ins.frame[column] = ins.frame[column].astype("string").str.strip().replace("", pd.NA)
+    ins.problems += driver_table_problems(ins.frame, ins.source)
+
+
 def _formulas(ins: _Inspection) -> None:
     """Text cells a spreadsheet would run as formulas (a warning)."""
     contract, frame = ins.contract, ins.frame
@@ -445,6 +455,7 @@ _RULES: tuple[Callable[[_Inspection], None], ...] = (
     _rows_without_key,
     _coded_values,
     _duplicate_identifiers,
+    _driver_diagrams,
     _formulas,
 )
 
@@ -482,9 +493,10 @@ def inspect(
         columns as ``float64`` and coded columns (chart, family, ...) trimmed and in lower case.
     problems : list of Problem
         Errors: ``empty_table``, ``missing_column``, ``bad_date``, ``bad_number``, ``empty_id``,
-        ``example_row``, ``duplicate_id``, ``negative``, ``unknown_value``, ``missing_value``.
-        Warnings: ``extra_column``, ``future_date``, ``zero_denominator``, ``formula``,
-        ``unknown_value`` (for ``aim``).
+        ``example_row``, ``duplicate_id``, ``negative``, ``unknown_value``, ``missing_value``;
+        for ``drivers`` also ``several_aims`` and ``two_parents``
+        (:mod:`qi_helpers.data.driver_checks`). Warnings: ``extra_column``, ``future_date``, ``zero_denominator``, ``formula``,
+        ``unknown_value`` (for ``aim``), ``no_measure`` (``drivers``).
 
     Raises
     ------

@@ -4,9 +4,9 @@
 microsystem (primary care teams, inpatient wards, laboratories, call centres) over 104 weeks from
 Monday 2024-01-01, and returns every input table of the data contracts of
 ``docs/architecture.md`` (``activities``, ``staff``, ``patients``, ``measures``,
-``measure_events``, ``observations``, ``pdsa``, ``readiness``, ``adoption``) plus the truth
-the workbooks should find (``truth_microsystems``, ``truth_membership``, ``truth_effects``,
-``truth_baselines``).
+``measure_events``, ``observations``, ``pdsa``, ``readiness``, ``adoption``, ``drivers``) plus the
+truth the workbooks should find (``truth_microsystems``, ``truth_membership``,
+``truth_effects``, ``truth_baselines``).
 :func:`write_demo` writes them to files, byte for byte the same for the same size and seed.
 
 What is planted (see ``truth_effects`` for exact dates and sizes):
@@ -22,6 +22,8 @@ What is planted (see ``truth_effects`` for exact dates and sizes):
   does nothing (call-back scripting, abandoned);
 * later adopters of the four successful changes in three waves (weeks 70, 82 and 94), a few of
   them (medium and large sizes) with no effect;
+* a driver diagram for each pilot (its planted change, linked to the measures its cycles list,
+  and a change idea not tested yet) and one for the organisation (every planted change);
 * one primary care team with an unstable baseline (a step at week 12 for reasons unrelated to
   any change), one low-volume team and one team with low readiness; every other series is
   stable.
@@ -46,6 +48,7 @@ from qi_helpers.data.formulas import neutralise_formulas
 from qi_helpers.demo import catalogue as cat
 from qi_helpers.demo.activity import activities as _activities
 from qi_helpers.demo.activity import add_baselines, ward_stays
+from qi_helpers.demo.drivers import driver_diagrams
 from qi_helpers.demo.measures import (
     adoption_table,
     measure_events,
@@ -85,6 +88,7 @@ CONTRACT_TABLES = (
     "pdsa",
     "readiness",
     "adoption",
+    "drivers",
 )
 #: The truth tables (written under ``truth/`` without the ``truth_`` prefix).
 TRUTH_TABLES = ("truth_microsystems", "truth_membership", "truth_effects", "truth_baselines")
@@ -326,6 +330,9 @@ def make_demo(
         measure_ids.
         ``readiness``: staff_id, characteristic, score (1, 2, 3 or missing = can't rate).
         ``adoption``: microsystem_id, change, adopted.
+        ``drivers``: microsystem_id (empty: the organisation), aim, primary_driver,
+        secondary_driver, change, measure_id -- a driver diagram per pilot (its planted change
+        and one idea not tested yet) and the organisation's (every planted change).
 
         and the truth:
 
@@ -409,6 +416,7 @@ def make_demo(
         "pdsa": pdsa_log(org),
         "readiness": readiness_survey(org, _rng(seed, "readiness")),
         "adoption": adoption_table(org),
+        "drivers": driver_diagrams(org),
     }
     tables.update(_truth_tables(org, act))
     for name in ("pdsa", "adoption", "truth_effects"):

@@ -20,6 +20,8 @@ TABLE_NOTES = {
     "readiness": "survey of the ten success characteristics (1 poor, 2 mixed, 3 ideal, empty = "
     "can't rate); non-responders have no rows",
     "adoption": "later adopters of the successful changes (the pilots' own adoption is in pdsa)",
+    "drivers": "driver diagrams: each pilot's (its planted change and an idea not tested yet) "
+    "and the organisation's (`microsystem_id` empty)",
     "truth_microsystems": "the planted microsystems and their role in the story",
     "truth_membership": "the true share of each person's activities in each team (floaters: 2 "
     "rows)",

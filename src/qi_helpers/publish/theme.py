@@ -22,5 +22,13 @@ def template_text(name: str) -> str:
 
 
 def report_css() -> str:
-    """The one stylesheet of a report page: the template's CSS and the profile cards' CSS."""
-    return template_text("report.css").rstrip() + "\n" + CARD_CSS.strip() + "\n"
+    """The one stylesheet of a report page: the template's CSS, the profile cards' CSS and the
+    driver diagrams' (``drivers.css``)."""
+    return (
+        template_text("report.css").rstrip()
+        + "\n"
+        + CARD_CSS.strip()
+        + "\n"
+        + template_text("drivers.css").strip()
+        + "\n"
+    )

@@ -22,10 +22,13 @@ Modules:
 - :mod:`~qi_helpers.spread.tracking`: the adoption curve and whether each adopter's gain holds;
 - :mod:`~qi_helpers.spread.summary`: summary first, one card per change (evidence, waves,
   whether adopters hold the gain, who needs attention first);
-- :mod:`~qi_helpers.spread.figures`: the waves, the adoption curves and the adopters' charts.
+- :mod:`~qi_helpers.spread.figures`: the waves, the adoption curves and the adopters' charts;
+- :mod:`~qi_helpers.spread.driver_status`: the organisation's driver diagram with the spread
+  status of each change idea.
 """
 
 from qi_helpers.spread.adopters import DEFAULT_WEIGHTS, all_candidates, candidates
+from qi_helpers.spread.driver_status import SPREAD_STATUSES, organisation_diagram, spread_status
 from qi_helpers.spread.export import EXPORT_COLUMNS, export_plan
 from qi_helpers.spread.figures import plot_adoption_curve, plot_sustain, plot_waves
 from qi_helpers.spread.framework import FRAMEWORK_COMPONENTS, framework_checklist
@@ -47,6 +50,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "EXPORT_COLUMNS",
     "FRAMEWORK_COMPONENTS",
+    "SPREAD_STATUSES",
     "SUSTAIN_VERDICTS",
     "SpreadCards",
     "SustainTracking",
@@ -58,6 +62,7 @@ __all__ = [
     "framework_checklist",
     "held_back",
     "measure_levels",
+    "organisation_diagram",
     "plan",
     "plot_adoption_curve",
     "plot_sustain",
@@ -66,6 +71,7 @@ __all__ = [
     "spread_cards",
     "spread_measures",
     "spread_profiles",
+    "spread_status",
     "spread_summary",
     "successful_changes",
     "sustain",
