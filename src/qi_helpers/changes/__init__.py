@@ -23,6 +23,7 @@ Modules:
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
 - :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
+- :mod:`~qi_helpers.changes.captions`: what each chart shows, in words (captions, alt text);
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
 """
 
@@ -33,6 +34,7 @@ from qi_helpers.changes.analysis import (
     analyse,
     compatible_charts,
 )
+from qi_helpers.changes.captions import change_caption
 from qi_helpers.changes.effects import SERIAL_CORRELATION_NOTE, estimate_effect
 from qi_helpers.changes.equity import (
     SUBGROUP_COLUMNS,
@@ -92,6 +94,7 @@ __all__ = [
     "analyse",
     "analyse_microsystem",
     "assign_microsystems",
+    "change_caption",
     "changes_tested",
     "compatible_charts",
     "effect_sentence",
