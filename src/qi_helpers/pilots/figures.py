@@ -68,7 +68,7 @@ def plot_criteria_heatmap(
 
 
 def plot_pilot_baselines(
-    charts: pd.DataFrame, *, rules: str | None = None, ncols: int = 3
+    charts: pd.DataFrame, *, rules: str | None = None, ncols: int = 2
 ) -> Figure:
     """The baseline control chart of each top candidate, as small multiples.
 
@@ -80,7 +80,8 @@ def plot_pilot_baselines(
     rules : str, optional
         Rule set that colours the special-cause points (default Anhøj's).
     ncols : int
-        Panels per row.
+        Panels per row (two: the figure is shown at the page's width, and its text must stay
+        as large as the page's, :func:`qi_helpers.chart_display.min_text_points`).
 
     Returns
     -------
