@@ -8,8 +8,10 @@ Every function takes computed tables and returns a matplotlib ``Figure`` (or, fo
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -69,7 +71,9 @@ def plot_pdsa_timeline(
         decision (adopt, adapt, abandon, ongoing:
         :data:`qi_helpers.drawing.DECISION_COLOURS`).
     """
-    fig, ax = subplots(figsize=(10, 1.2 + 0.5 * max(1, pdsa["change"].nunique())))
+    # 8 inches wide, the change names wrapped: shown at the page's width, its text (raised to
+    # the page's body size, qi_helpers.chart_display) leaves room for the bars.
+    fig, ax = subplots(figsize=(8, 1.6 + 0.6 * max(1, pdsa["change"].nunique())))
     caption = pdsa_caption(pdsa)
     with_caption(fig, caption, f"Timeline of PDSA cycles. {caption}")
     if pdsa.empty:
@@ -100,8 +104,11 @@ def plot_pdsa_timeline(
             edgecolor="white",
         )
         ax.text(begin, y - 0.3, str(row["cycle_id"]).rsplit("-", 1)[-1], fontsize=7)
-    ax.set_yticks(range(len(changes)), labels=changes)
+    ax.set_yticks(range(len(changes)), labels=[textwrap.fill(str(c), 24) for c in changes])
     ax.invert_yaxis()
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if start is not None:
         ax.set_xlim(left=pd.Timestamp(start))
     if end is not None:
@@ -115,7 +122,7 @@ def plot_pdsa_timeline(
         bbox_to_anchor=(0.5, -0.15),
         frameon=False,
     )
-    ax.set_title("PDSA cycles: each bar is one cycle, coloured by the decision that closed it")
+    ax.set_title("PDSA cycles, coloured by the decision that closed each", loc="left", pad=18)
     return fig
 
 
@@ -279,8 +286,8 @@ def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = SMALL_CELL_THRES
         ax.invert_yaxis()
         ax.set_xlabel(kind, fontsize=8)
         name = str(part["name"].iloc[0])
-        ax.set_title(f"{name} after {change}: whole (black line) and subgroups", loc="left",
-                     fontsize=9)  # fmt: skip
+        title = f"{name} after {change}: whole (black line) and subgroups"
+        ax.set_title(textwrap.fill(title, 70), loc="left", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
     caption = subgroups_caption(shown, int((hidden & (subgroups["dimension"] != "all")).sum()))
     return with_caption(fig, caption, f"Forest plot of subgroup effects. {caption}")

@@ -6,6 +6,8 @@ alt text in words (:func:`qi_helpers.chart_display.with_caption`); nothing here 
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
@@ -222,8 +224,9 @@ def plot_sustain(
             legend.remove()
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.set_title(f"{row.microsystem_id}: {row.change}\n{row.name} - {row.verdict}",
-                     fontsize=8, loc="left")  # fmt: skip
+        lines = (f"{row.microsystem_id}: {row.change}", f"{row.name} - {row.verdict}")
+        ax.set_title("\n".join(textwrap.fill(line, 40) for line in lines), fontsize=8,
+                     loc="left")  # fmt: skip
     for ax in axes[n:]:
         fig.delaxes(ax)
     title = "Adopters: does the gain hold?"
