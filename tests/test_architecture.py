@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "project": 0,
     "slices": 0,
     "drawing": 0,
+    "chart_display": 0,
     "notebook_display": 0,
     "readable_tables": 0,
     "table_formats": 0,

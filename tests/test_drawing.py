@@ -178,8 +178,16 @@ def test_plot_change_draws_no_identifier_and_plain_dollars():
 
 def test_plot_measures_draws_no_identifier():
     item = _analysis()
-    svg = drawn(plot_measures(SimpleNamespace(analyses=[item, item])))
-    shows_math_as_text(svg)
+    charts = plot_measures(SimpleNamespace(analyses=[item, item]))
+    assert len(charts) == 2  # one figure per measure
+    for fig in charts:
+        shows_math_as_text(drawn(fig))
+    # the captions and alt text, as a notebook shows them (one HTML figure each), are screened
+    bundle = charts._repr_mimebundle_()
+    for forbidden in FORBIDDEN:
+        assert forbidden not in bundle["text/html"] and forbidden not in bundle["text/plain"]
+    assert bundle["text/html"].count("<figcaption>") == 2
+    assert MARKER in bundle["text/plain"]
 
 
 def test_plot_subgroups_draws_no_identifier():

@@ -264,9 +264,17 @@ class ScreenedFigure(Figure):
         How many identifiers were removed from the text the figure showed at its latest draw
         (0 before the first draw, and when no screen was ever active), so that a caller can
         report them.
+    caption, alt : str
+        What the chart shows in words and its alt text (set by the drawing function with
+        :func:`qi_helpers.chart_display.with_caption`; a notebook shows them with the chart).
     """
 
     redactions: int = 0
+    #: What the chart shows, in words (a page's ``<figcaption>``); empty when none was written.
+    caption: str = ""
+    #: The chart's alt text for screen readers; empty: the caption, else its titles and labels
+    #: (:func:`qi_helpers.chart_display.chart_html`).
+    alt: str = ""
     _qi_generation: int = 0
 
     def _generation(self, screen: Any) -> int:

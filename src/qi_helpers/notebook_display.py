@@ -2,8 +2,11 @@
 
 Our drawing functions build ``matplotlib.figure.Figure`` objects without pyplot, so that a figure
 is shown once (as the cell's value) and never leaks into pyplot's global state. IPython shows a
-bare Figure as an image only once a PNG formatter is registered for it; this module registers it
-when imported inside an IPython kernel and does nothing elsewhere. It also registers display
+bare Figure as an image only once a formatter is registered for it; this module registers them
+when imported inside an IPython kernel and does nothing elsewhere: a figure of ``qi_helpers``
+(a :class:`~qi_helpers.drawing.ScreenedFigure`) shows as a chart for people, an HTML
+``<figure>`` with its alt text and caption (:func:`qi_helpers.chart_display.chart_html`), any
+other figure as a PNG. It also registers display
 formatters that screen every displayed table for identifiers, then show it as a table for
 people (:func:`qi_helpers.readable_tables.readable_html`): the same table in JupyterLab and in
 the published page.
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from qi_helpers.chart_display import chart_html, chart_text
+from qi_helpers.drawing import ScreenedFigure
 from qi_helpers.privacy.screen import active_screen
 from qi_helpers.readable_tables import display_options, readable_html
 
@@ -42,6 +47,12 @@ def enable_figure_display() -> bool:
         return False
     # no dpi here: each figure's own dpi applies (100 by default; lighter where a figure asks)
     select_figure_formats(shell, {"png"}, bbox_inches="tight")
+    # Our figures: one HTML <figure> (the PNG inline, its alt text and caption), and no
+    # separate PNG (None: the PNG formatter gives nothing for them, the image is in the HTML).
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(ScreenedFigure, chart_html)
+    formatters["image/png"].for_type(ScreenedFigure, lambda fig: None)
+    formatters["text/plain"].for_type(ScreenedFigure, lambda fig, p, cycle: p.text(chart_text(fig)))
     return True
 
 

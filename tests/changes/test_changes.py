@@ -326,7 +326,12 @@ def test_the_figures_draw_the_analysis(demo_tables, small_cases):
         cases, series, demo_tables["measures"], demo_tables["pdsa"], microsystem_id="ORG-CC1",
         patients=demo_tables["patients"],
     )  # fmt: skip
-    assert isinstance(plot_measures(analysis), Figure)
+    charts = plot_measures(analysis)
+    measured = [a for a in analysis.analyses if not a.chart.empty]
+    assert len(charts) == len(measured) > 1  # one figure per measure, each its own row
+    assert all(isinstance(fig, Figure) for fig in charts)
+    for fig, item in zip(charts, measured, strict=True):
+        assert fig.caption.startswith(str(item.measure["name"]))
     fig = plot_change(analysis.analyses[0], show_95=True)
     ax = fig.axes[0]
     gids = {line.get_gid() for line in ax.lines}

@@ -320,3 +320,41 @@ def test_fuzz_profile_card_bars_and_names(name):
     out = _mix_table(mix, name, (name, name), "qi-card-ages")
     assert not live_markup(parse(clean_html(out)))
     assert not live_markup(parse(out))  # the card's own markup needs no style attribute either
+
+
+def test_a_chart_output_is_screened_in_its_words_not_in_its_pixels():
+    """A chart's HTML output (qi_helpers.chart_display): its alt text, caption and inline SVG
+    text lose the identifier; the base64 of its PNG is left whole, even where a run of it reads
+    like an identifier, so the picture still decodes; the same text outside an image's source
+    is screened as text."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from qi_helpers.publish.screening import prepare_notebook
+
+    screen = IdentifierScreen.from_tables({"patients": pd.DataFrame({"patient_id": ["P000123"]})})
+    png = "iVBORw0KGgo+P000123/AAAA"  # a base64 run holding the id between + and /
+    svg = base64.b64encode(b"<svg><text>cycle P000123</text></svg>").decode("ascii")
+    html = (
+        f'<figure class="qi-chart"><img src="data:image/png;base64,{png}" alt="Chart of P000123">'
+        f'<img src="data:image/svg+xml;base64,{svg}" alt="card">'
+        "<figcaption>Seen for P000123.</figcaption></figure>"
+        "<p>Not a picture: data:image/png;base64,P000123</p>"
+    )
+    cell = new_code_cell("plot()", execution_count=1)
+    cell.outputs = [
+        new_output("display_data", data={"text/html": html}),
+        new_output("display_data", data={"image/png": "AAAA"}, metadata={"image/png": {
+            "alt": "Bars of P000123"}}),
+    ]  # fmt: skip
+    nb, count = prepare_notebook(new_notebook(cells=[cell]), screen)
+    shown = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert f"data:image/png;base64,{png}" in shown
+    assert 'alt="Chart of [identifier removed]"' in shown
+    assert "<figcaption>Seen for [identifier removed].</figcaption>" in shown
+    inline = re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", shown).group(1)
+    assert base64.b64decode(inline) == b"<svg><text>cycle [identifier removed]</text></svg>"
+    assert "<p>Not a picture: data:image/png;base64,[identifier removed]</p>" in shown
+    assert nb.cells[0].outputs[2]["metadata"]["image/png"]["alt"] == "Bars of [identifier removed]"
+    assert count == 5
+    assert isinstance(nb, nbformat.NotebookNode)

@@ -539,3 +539,115 @@ def test_driver_diagram_links_resolve_and_its_text_is_selectable(demo_site, brow
     assert (SCREENSHOTS / "driver_diagram.png").stat().st_size > 5_000
     assert not errors, errors
     context.close()
+
+
+# ---- Charts for people (issue 20) ----------------------------------------------------------------
+#: An A4 page printed with the report's ``@page`` margins (15 mm), in CSS px (96 per inch).
+A4_CONTENT_PX = ((210 - 30) / 25.4 * 96, (297 - 30) / 25.4 * 96)
+
+
+class _Images(HTMLParser):
+    """The ``alt`` of every ``<img>`` of a page (None when it has none)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.alts: list[str | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.alts.append(dict(attrs).get("alt"))
+
+
+def test_every_image_of_every_page_has_alt_text_in_words(demo_site):
+    _, site = demo_site
+    n_images = 0
+    for path in sorted(site.rglob("*.html")):
+        parser = _Images()
+        parser.feed(path.read_text(encoding="utf-8"))
+        for alt in parser.alts:
+            assert alt and len(alt.split()) >= 6, f"{path.relative_to(site)}: alt {alt!r}"
+            assert alt not in ("Chart", "Picture", "Chart without a description")
+        n_images += len(parser.alts)
+    assert n_images >= 30
+
+
+def _measure_names(root: Path, microsystem_id: str) -> list[str]:
+    results = pd.read_parquet(root / "outputs" / "data" / "results" / f"{microsystem_id}.parquet")
+    return list(dict.fromkeys(results["name"].astype(str)))
+
+
+def test_workbook_03_charts_are_full_width_one_per_row_with_a_caption_naming_the_measure(
+    demo_site, browser
+):
+    root, site = demo_site
+    names = _measure_names(root, "NOR-PC1")
+    page, context, _, _, errors = _open(
+        browser, (site / "03_analyse_tests" / "NOR-PC1.html").as_uri()
+    )
+    column = page.evaluate(
+        "(() => { const m = document.querySelector('main'); const s = getComputedStyle(m);"
+        " return m.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); })()"
+    )
+    script = (
+        "(sel) => Array.from(document.querySelectorAll(sel)).map(f => {"
+        " const i = f.querySelector('img'); const r = i.getBoundingClientRect();"
+        " const c = f.querySelector('figcaption');"
+        " return {top: r.top + window.scrollY, width: r.width, alt: i.alt,"
+        " caption: c ? c.textContent : ''}; })"
+    )
+    figures = page.evaluate(script, "figure.qi-chart")
+    measured = page.evaluate(script, ".qi-charts figure.qi-chart")  # plot_measures' output
+    assert column > 900
+    assert len(measured) == len(names) >= 3, ([f["caption"][:50] for f in measured], names)
+    for name, chart in zip(names, measured, strict=True):  # in order, caption naming it
+        assert chart["caption"].startswith(name + ","), (name, chart["caption"])
+        assert chart["alt"].endswith(chart["caption"]) and "chart" in chart["alt"].lower()
+    assert len(figures) > len(measured)  # the PDSA timeline, subgroups, explorer too
+    assert all(f["width"] >= 0.85 * column for f in figures), (column, figures)
+    assert all(f["caption"] for f in figures)
+    tops = [f["top"] for f in measured]
+    assert tops == sorted(tops) and len(set(tops)) == len(tops)  # one per row, in order
+    heights = page.evaluate(
+        "Array.from(document.querySelectorAll('figure.qi-chart img')).map(i => i.height)"
+    )
+    assert all(h > 0 for h in heights)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "report_03_charts.png"), full_page=True)
+    assert not errors, errors
+    context.close()
+
+
+def test_printed_pages_keep_every_chart_on_one_page(demo_site, browser):
+    """In print, each figure has ``break-inside: avoid`` and fits on one A4 page (so the
+    printer can honour it), the navigation is hidden, and the page prints to PDF."""
+    root, site = demo_site
+    width, height = A4_CONTENT_PX
+    pages = [
+        site / "03_analyse_tests" / "NOR-PC1.html",
+        site / "index.html",
+        site / "funnels.html",
+        *sorted(site.glob("0[124]_*/*.html")),
+    ]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    n_figures = 0
+    for path in pages:
+        page, context, _, _, _ = _open(browser, path.as_uri())
+        page.set_viewport_size({"width": int(width), "height": int(height)})
+        page.emulate_media(media="print")
+        found = page.evaluate(
+            "Array.from(document.querySelectorAll('figure')).map(f => ["
+            " getComputedStyle(f).breakInside, f.getBoundingClientRect().height])"
+        )
+        assert all(b == "avoid" for b, _ in found), (path.name, found)
+        assert all(h <= height for _, h in found), (path.name, max(h for _, h in found))
+        n_figures += len(found)
+        nav = page.evaluate(
+            "Array.from(document.querySelectorAll('.qi-nav')).map(n => getComputedStyle(n).display)"
+        )
+        assert all(d == "none" for d in nav), path.name
+        if path.name == "NOR-PC1.html":
+            pdf = page.pdf(format="A4", print_background=True)
+            assert pdf.startswith(b"%PDF") and len(pdf) > 50_000
+            (SCREENSHOTS / "report_03_print.pdf").write_bytes(pdf)
+        context.close()
+    assert n_figures >= 20

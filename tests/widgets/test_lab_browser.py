@@ -119,6 +119,20 @@ def test_coach_runs_workbook_03_and_picks_a_measure(lab, page):
     assert all(re.search(r"\[\d+\]", c) for c in counts), counts
     assert _errors_shown(page) == []
     assert notebook.locator(".jp-OutputArea-output img").count() >= 2, "no charts shown"
+    # Charts for people, as on the published page: one <figure> per measure, one per row, each
+    # with alt text in words and a caption naming its measure (qi_helpers.chart_display).
+    measured = notebook.locator(".qi-charts figure.qi-chart")
+    assert measured.count() >= 2  # the first microsystem of the registry: a lab, 2 measures
+    captions = measured.locator("figcaption").all_inner_texts()
+    assert len(captions) == measured.count() and all(", weekly" in c for c in captions), captions
+    alts = notebook.locator("figure.qi-chart img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert alts and all(len(a.split()) >= 6 for a in alts), alts
+    tops = measured.locator("img").evaluate_all(
+        "imgs => imgs.map(i => i.getBoundingClientRect().top)"
+    )
+    assert tops == sorted(tops) and len(set(tops)) == len(tops)
+    measured.first.scroll_into_view_if_needed()
+    _shoot(page, "lab_03_charts.png")
     # JupyterLab shows the tables the published page shows (qi_helpers.readable_tables): the
     # summary cards, readable tables with no index column and the extra columns behind
     # "More columns", and no NaN / NaT / <NA> / None in a cell.

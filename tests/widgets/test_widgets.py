@@ -85,13 +85,20 @@ def shown(box, kind: type) -> list:
     return [obj for obj in getattr(box.output, "shown", []) if isinstance(obj, kind)]
 
 
+#: A chart for people (qi_helpers.chart_display): its PNG inline in an HTML figure.
+CHART_PNG = re.compile(r'<figure class="qi-chart"><img src="data:image/png;base64,([^"]+)"')
+
+
 def pngs(box) -> list[bytes]:
-    """The PNG images in the explorer's output area (what the browser draws)."""
-    return [
-        base64.b64decode(o["data"]["image/png"])
-        for o in box.output.outputs
-        if "image/png" in o.get("data", {})
-    ]
+    """The PNG images in the explorer's output area (what the browser draws): PNG outputs and
+    the charts shown as HTML figures."""
+    found = []
+    for o in box.output.outputs:
+        data = o.get("data", {})
+        if "image/png" in data:
+            found.append(base64.b64decode(data["image/png"]))
+        found += [base64.b64decode(b) for b in CHART_PNG.findall(data.get("text/html", ""))]
+    return found
 
 
 def title(figure) -> str:
@@ -393,9 +400,17 @@ def test_workbook_03_in_batch_shows_static_charts_and_no_widgets(tmp_path_factor
         if c["cell_type"] == "code" and "tests_of_change_explorer(" in "".join(c["source"])
     ]
     assert len(explorer_cells) == 1, "workbook 03 calls the explorer in one cell"
-    shown_there = [m for o in explorer_cells[0]["outputs"] for m in o.get("data", {})]
-    assert "image/png" in shown_there, "the explorer's cell shows the static chart in batch"
-    assert mimes.count("image/png") >= 3
+
+    # Charts show as HTML figures, the PNG inline with its alt text and caption
+    # (qi_helpers.chart_display), in the notebook as on the page.
+    def charts(cell_outputs) -> int:
+        html = ["".join(o.get("data", {}).get("text/html", "")) for o in cell_outputs]
+        return sum(
+            h.count('<figure class="qi-chart"><img src="data:image/png;base64,') for h in html
+        )
+
+    assert charts(explorer_cells[0]["outputs"]) == 1, "the explorer's cell shows the static chart"
+    assert charts(outputs) >= 3
 
 
 def test_an_empty_table_is_shown_as_a_sentence():

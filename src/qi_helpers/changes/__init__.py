@@ -23,6 +23,7 @@ Modules:
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
 - :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
+- :mod:`~qi_helpers.changes.captions`: what each chart shows, in words (captions, alt text);
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
 - :mod:`~qi_helpers.changes.drivers`: the microsystem's driver diagram, each change idea marked
   by its PDSA cycles and verdicts (:mod:`~qi_helpers.changes.driver_html` draws it as HTML).
@@ -35,6 +36,7 @@ from qi_helpers.changes.analysis import (
     analyse,
     compatible_charts,
 )
+from qi_helpers.changes.captions import change_caption
 from qi_helpers.changes.drivers import (
     IDEA_STATUSES,
     ChartList,
@@ -107,6 +109,7 @@ __all__ = [
     "analyse",
     "analyse_microsystem",
     "assign_microsystems",
+    "change_caption",
     "change_idea_status",
     "changes_tested",
     "chart_list",

@@ -1,21 +1,31 @@
-"""Figures of workbook 03: the PDSA timeline, one change on its chart, a microsystem's measures as
-small multiples, and the subgroup effects.
+"""Figures of workbook 03: the PDSA timeline, one change on its chart, a microsystem's measures
+one chart per row, and the subgroup effects.
 
-Every function takes computed tables and returns a matplotlib ``Figure``; nothing here computes.
+Every function takes computed tables and returns a matplotlib ``Figure`` (or, for the measures,
+:class:`~qi_helpers.chart_display.Charts`), each with its caption and alt text in words
+(:mod:`qi_helpers.changes.captions`); nothing here computes.
 """
 
 from __future__ import annotations
 
-import math
+import textwrap
 from typing import TYPE_CHECKING
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.changes.captions import (
+    change_alt_text,
+    change_caption,
+    pdsa_caption,
+    subgroups_caption,
+)
 from qi_helpers.changes.equity import subgroup_mask
+from qi_helpers.chart_display import Charts, with_caption
 from qi_helpers.drawing import CATEGORY_COLOURS, DECISION_COLOURS, subplots
 from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD
 from qi_helpers.spc.plots import plot_qic
@@ -61,7 +71,11 @@ def plot_pdsa_timeline(
         decision (adopt, adapt, abandon, ongoing:
         :data:`qi_helpers.drawing.DECISION_COLOURS`).
     """
-    fig, ax = subplots(figsize=(10, 1.2 + 0.5 * max(1, pdsa["change"].nunique())))
+    # 8 inches wide, the change names wrapped: shown at the page's width, its text (raised to
+    # the page's body size, qi_helpers.chart_display) leaves room for the bars.
+    fig, ax = subplots(figsize=(8, 1.6 + 0.6 * max(1, pdsa["change"].nunique())))
+    caption = pdsa_caption(pdsa)
+    with_caption(fig, caption, f"Timeline of PDSA cycles. {caption}")
     if pdsa.empty:
         ax.text(
             0.5,
@@ -90,8 +104,11 @@ def plot_pdsa_timeline(
             edgecolor="white",
         )
         ax.text(begin, y - 0.3, str(row["cycle_id"]).rsplit("-", 1)[-1], fontsize=7)
-    ax.set_yticks(range(len(changes)), labels=changes)
+    ax.set_yticks(range(len(changes)), labels=[textwrap.fill(str(c), 24) for c in changes])
     ax.invert_yaxis()
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if start is not None:
         ax.set_xlim(left=pd.Timestamp(start))
     if end is not None:
@@ -105,7 +122,7 @@ def plot_pdsa_timeline(
         bbox_to_anchor=(0.5, -0.15),
         frameon=False,
     )
-    ax.set_title("PDSA cycles: each bar is one cycle, coloured by the decision that closed it")
+    ax.set_title("PDSA cycles, coloured by the decision that closed each", loc="left", pad=18)
     return fig
 
 
@@ -156,10 +173,13 @@ def plot_change(
     -------
     matplotlib.figure.Figure
         The :func:`qi_helpers.spc.plots.plot_qic` chart (one part per phase); vertical lines and
-        labels mark the PDSA cycles; the window of each abandoned test is shaded.
+        labels mark the PDSA cycles; the window of each abandoned test is shaded. A figure made
+        here (no ``ax``) carries its caption and alt text
+        (:func:`qi_helpers.changes.captions.change_caption`).
     """
     if ax is None:
         fig, ax = subplots(figsize=(8, 4))
+        with_caption(fig, change_caption(item), change_alt_text(item))
     else:
         fig = ax.figure
     if item.chart.empty:
@@ -189,41 +209,32 @@ def plot_change(
     return fig
 
 
-def plot_measures(
-    analysis: MicrosystemAnalysis, *, ncols: int = 2, show_95: bool = False
-) -> Figure:
-    """One annotated SPC chart per measure of a microsystem (small multiples).
+def plot_measures(analysis: MicrosystemAnalysis, *, show_95: bool = False) -> Charts:
+    """One annotated SPC chart per measure of a microsystem, one per row, each with its caption.
 
     Parameters
     ----------
     analysis : qi_helpers.changes.microsystem.MicrosystemAnalysis
         Its measures are drawn in order: grouped by aim and family, each balancing measure
         right after the outcome it balances.
-    ncols : int
-        Charts per row.
     show_95 : bool
         Also draw the 2-sigma limits.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        One :func:`plot_change` panel per measure with data.
+    qi_helpers.chart_display.Charts
+        One :func:`plot_change` figure per measure with data, each full width with its caption
+        and alt text in words (a notebook shows them one below the other); one figure saying
+        so when no measure has data.
     """
     charts = [a for a in analysis.analyses if not a.chart.empty]
     if not charts:
         fig, ax = subplots(figsize=(8, 2))
         ax.text(0.5, 0.5, "No measured data for this microsystem.", ha="center", va="center")
         ax.axis("off")
-        return fig
-    ncols = max(1, min(ncols, len(charts)))
-    nrows = math.ceil(len(charts) / ncols)
-    fig, axes = subplots(nrows, ncols, figsize=(7 * ncols, 3.8 * nrows), squeeze=False)
-    for ax, item in zip(axes.flat, charts, strict=False):
-        plot_change(item, ax=ax, show_95=show_95)
-        ax.title.set_fontsize(9)
-    for ax in list(axes.flat)[len(charts) :]:
-        ax.axis("off")
-    return fig
+        with_caption(fig, "No measured data for this microsystem yet.")
+        return Charts([fig])
+    return Charts(plot_change(item, show_95=show_95) for item in charts)
 
 
 def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = SMALL_CELL_THRESHOLD) -> Figure:
@@ -253,7 +264,7 @@ def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = SMALL_CELL_THRES
         ax.text(0.5, 0.5, "No change with enough patients to compare subgroups yet.",
                 ha="center", va="center", transform=ax.transAxes)  # fmt: skip
         ax.axis("off")
-        return fig
+        return with_caption(fig, "No change with enough patients to compare subgroups yet.")
     sizes = [int(((shown["measure_id"] == m) & (shown["change"] == c)).sum()) for m, c in panels]
     fig, axes = subplots(len(panels), 1, figsize=(8, sum(0.28 * s + 1.2 for s in sizes)),
                          layout="constrained", squeeze=False,
@@ -275,7 +286,8 @@ def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = SMALL_CELL_THRES
         ax.invert_yaxis()
         ax.set_xlabel(kind, fontsize=8)
         name = str(part["name"].iloc[0])
-        ax.set_title(f"{name} after {change}: whole (black line) and subgroups", loc="left",
-                     fontsize=9)  # fmt: skip
+        title = f"{name} after {change}: whole (black line) and subgroups"
+        ax.set_title(textwrap.fill(title, 70), loc="left", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-    return fig
+    caption = subgroups_caption(shown, int((hidden & (subgroups["dimension"] != "all")).sum()))
+    return with_caption(fig, caption, f"Forest plot of subgroup effects. {caption}")

@@ -5,6 +5,8 @@ Every function takes computed tables and returns a matplotlib ``Figure``; nothin
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -49,8 +51,10 @@ def plot_criteria_heatmap(
     if "selected" in head.columns:
         labels = labels + np.where(head["selected"].to_numpy(dtype=bool), " (pilot)", "")
     shown.index = labels.to_numpy()
-    shown.columns = [CRITERIA_LABELS.get(c, c).replace(" ", "\n", 1) for c in shown.columns]
-    fig, ax = subplots(figsize=(1.4 * len(shown.columns) + 3, 0.35 * len(shown) + 1.8))
+    # Labels wrapped and the figure kept narrow: it is shown at the page's width with its text
+    # raised to the page's body size (qi_helpers.chart_display.min_text_points).
+    shown.columns = [textwrap.fill(CRITERIA_LABELS.get(c, c), 11) for c in shown.columns]
+    fig, ax = subplots(figsize=(1.15 * len(shown.columns) + 2.6, 0.45 * len(shown) + 2.4))
     with plain_text():  # seaborn measures its tick labels before any draw
         sns.heatmap(
             shown,
@@ -68,7 +72,7 @@ def plot_criteria_heatmap(
 
 
 def plot_pilot_baselines(
-    charts: pd.DataFrame, *, rules: str | None = None, ncols: int = 3
+    charts: pd.DataFrame, *, rules: str | None = None, ncols: int = 2
 ) -> Figure:
     """The baseline control chart of each top candidate, as small multiples.
 
@@ -80,7 +84,8 @@ def plot_pilot_baselines(
     rules : str, optional
         Rule set that colours the special-cause points (default Anhøj's).
     ncols : int
-        Panels per row.
+        Panels per row (two: the figure is shown at the page's width, and its text must stay
+        as large as the page's, :func:`qi_helpers.chart_display.min_text_points`).
 
     Returns
     -------

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import jinja2
 import pandas as pd
 
 from qi_helpers import __version__
+from qi_helpers.chart_display import chart_png
 from qi_helpers.errors import ConfigError, PrivacyError
 from qi_helpers.io import sha256_bytes, sha256_file, write_text
 from qi_helpers.privacy.html import content_security_policy, escape
@@ -79,10 +79,9 @@ def funnel_settings(project: Project) -> dict[str, Any]:
 
 
 def _png(fig: Any) -> str:
-    """A figure as a light base64 PNG (a palette PNG, as the pages' charts)."""
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return shrink_png(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    """A figure as a light base64 PNG (a palette PNG, as the pages' charts), as wide as the text
+    column with its text at least the body's (:func:`qi_helpers.chart_display.chart_png`)."""
+    return shrink_png(base64.b64encode(chart_png(fig)).decode("ascii"))
 
 
 def _charts(table: pd.DataFrame, measures: pd.DataFrame, threshold: int) -> list[dict[str, str]]:

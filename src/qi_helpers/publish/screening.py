@@ -2,7 +2,8 @@
 
 Before a notebook is converted, :func:`prepare_notebook` drops what needs a kernel or a script
 and removes every identifier the :class:`~qi_helpers.privacy.screen.IdentifierScreen` knows from
-its outputs, Markdown cells, error messages and parameters, with a visible note. After
+its outputs (charts' alt text and captions included: in their HTML, or in an image's metadata),
+Markdown cells, error messages and parameters, with a visible note. After
 conversion, :func:`sanitise_page` runs the allow-list sanitiser over all that came from the
 notebook and :func:`screen_page` screens the whole page's text once more.
 """
@@ -94,9 +95,43 @@ def _scrub_data(data: dict[str, Any], scrub: Scrub) -> tuple[bool, int]:
         if mime in data:
             value = data[mime]
             text = "".join(value) if isinstance(value, list) else str(value)
-            data[mime], k = scrub(text)
+            data[mime], k = _scrub_html(text, scrub) if mime == "text/html" else scrub(text)
             n += k
     return True, n
+
+
+#: An image inline in HTML, as the source of an element (a chart's ``<img src="data:image/png;
+#: base64,...">``); the same text elsewhere (shown as text) is screened as text.
+_INLINE_IMAGE = re.compile(
+    r"""(?:(?<=src=")|(?<=src='))"""
+    r"data:(?P<mime>[A-Za-z0-9.+/-]+);base64,(?P<data>[A-Za-z0-9+/=]+)"
+)
+
+
+def _scrub_html(text: str, scrub: Scrub) -> tuple[str, int]:
+    """Screen an HTML output's text, not the base64 of its inline images (a run of base64 could
+    read as an identifier by chance, and "redacting" it would break the picture); the text of
+    an inline SVG is decoded and screened."""
+    parts, total, last = [], 0, 0
+    for m in _INLINE_IMAGE.finditer(text):
+        cleaned, n = scrub(text[last : m.start()])
+        parts.append(cleaned)
+        total += n
+        data, n = m.group("data"), 0
+        if m.group("mime").lower() == "image/svg+xml":
+            try:
+                svg = base64.b64decode(data, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                svg = None
+            if svg is not None:
+                svg, n = scrub(svg)
+                data = base64.b64encode(svg.encode("utf-8")).decode("ascii") if n else data
+        parts.append(f"data:{m.group('mime')};base64,{data}")
+        total += n
+        last = m.end()
+    cleaned, n = scrub(text[last:])
+    parts.append(cleaned)
+    return "".join(parts), total + n
 
 
 def _scrub_output(output: nbformat.NotebookNode, scrub: Scrub) -> tuple[bool, int]:
@@ -117,8 +152,24 @@ def _scrub_output(output: nbformat.NotebookNode, scrub: Scrub) -> tuple[bool, in
         output["traceback"] = lines
         return True, n
     if "data" in output:
-        return _scrub_data(output["data"], scrub)
+        keep, n = _scrub_data(output["data"], scrub)
+        return keep, n + _scrub_metadata(output.get("metadata") or {}, scrub)
     return True, 0
+
+
+#: Output metadata a page shows as text: an image's alt text and caption.
+SHOWN_METADATA = ("alt", "caption")
+
+
+def _scrub_metadata(metadata: dict[str, Any], scrub: Scrub) -> int:
+    """Screen the alt text and caption of an output's metadata (top level and per mimetype)."""
+    n = 0
+    for level in (metadata, *(v for v in metadata.values() if isinstance(v, dict))):
+        for key in SHOWN_METADATA:
+            if isinstance(level.get(key), str):
+                level[key], k = scrub(level[key])
+                n += k
+    return n
 
 
 def _scrub_outputs(outputs: list[Any], scrub: Scrub) -> tuple[list[Any], int]:

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.chart_display import with_caption
 from qi_helpers.drawing import OKABE_ITO, subplots
 from qi_helpers.errors import ConfigError
 from qi_helpers.privacy.small_cells import SMALL_CELL_THRESHOLD, small_cell_label
@@ -108,7 +109,8 @@ def plot_funnel(
     matplotlib.figure.Figure
         The organisation's value (solid line), the 95% (dashed) and 99.8% (dotted) limits, and
         one point per microsystem: blue when better than expected, vermillion when worse
-        (filled outside 99.8%, ringed outside 95%), grey inside.
+        (filled outside 99.8%, ringed outside 95%), grey inside. Its caption and alt text
+        are :func:`funnel_caption`.
     """
     rows = _one(table, measure_id, kind)
     first = rows.iloc[0]
@@ -134,7 +136,8 @@ def plot_funnel(
     ax.tick_params(labelsize=11)
     ax.set_xlim(0, top)
     ax.legend(fontsize=10, frameon=False, loc="best")
-    return fig
+    caption = funnel_caption(table, measure_id, kind, name=name, unit=unit, threshold=threshold)
+    return with_caption(fig, caption, f"Funnel plot. {caption}")
 
 
 def _point(ax: object, r: pd.Series, x: float, *, label: bool) -> None:

@@ -1,9 +1,12 @@
 """Figures of workbook 04: the spread waves, the adoption curve and whether adopters' gains hold.
 
-Every function takes computed tables and returns a matplotlib ``Figure``; nothing here computes.
+Every function takes computed tables and returns a matplotlib ``Figure`` with its caption and
+alt text in words (:func:`qi_helpers.chart_display.with_caption`); nothing here computes.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib.dates as mdates
 import pandas as pd
@@ -11,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 import qi_helpers.notebook_display  # noqa: F401 - shows returned figures in notebooks
+from qi_helpers.chart_display import with_caption
 from qi_helpers.drawing import CATEGORY_COLOURS, OKABE_ITO, subplots
 from qi_helpers.spc.plots import plot_qic
 from qi_helpers.spread.tracking import SustainTracking
@@ -52,10 +56,12 @@ def plot_waves(plan: pd.DataFrame, *, max_bars: int = MAX_WAVE_BARS) -> Figure:
         Changes are grouped top to bottom, each adopter's bar spans its wave; an empty plan gives
         a figure that says there is nothing to spread.
     """
+    caption = waves_caption(plan)
     grouped = len(plan) > max_bars
     if grouped:
         plan = _waves_by_group(plan)
     fig, ax = subplots(figsize=(10, 1.2 + 0.28 * max(1, len(plan))))
+    with_caption(fig, caption, f"Gantt chart of the spread plan. {caption}")
     if plan.empty:
         ax.text(
             0.5,
@@ -116,14 +122,16 @@ def plot_adoption_curve(curve: pd.DataFrame) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per change: the actual adoptions as a solid step line, the plan's waves as a
-        dashed step line with the wave numbers at the ends of the waves; y from 0 to 100%.
+        One panel per change, one per row: the actual adoptions as a solid step line, the
+        plan's waves as a dashed step line with the wave numbers at the ends of the waves; y
+        from 0 to 100%.
     """
     changes = sorted(curve["change"].unique()) if not curve.empty else []
-    ncols = 2 if len(changes) > 1 else 1
-    nrows = max(1, -(-len(changes) // ncols))
-    fig, axes = subplots(nrows, ncols, figsize=(5.2 * ncols, 2.8 * nrows), squeeze=False)
+    nrows = max(1, len(changes))  # one change per row, the page's width each
+    fig, axes = subplots(nrows, 1, figsize=(8, 2.8 * nrows + 0.4), squeeze=False)
     axes = axes.ravel()
+    caption = adoption_caption(curve)
+    with_caption(fig, caption, f"Adoption curves. {caption}")
     if not changes:
         axes[0].text(0.5, 0.5, "No adoption and no plan yet.", ha="center", va="center")
         axes[0].axis("off")
@@ -165,7 +173,7 @@ _ATTENTION = ("lost", "worsened", "no signal yet", "too little data", "improved 
 
 
 def plot_sustain(
-    tracking: SustainTracking, *, ncols: int = 3, max_panels: int = MAX_SUSTAIN_PANELS
+    tracking: SustainTracking, *, ncols: int = 2, max_panels: int = MAX_SUSTAIN_PANELS
 ) -> Figure:
     """Small multiples of every adopter's measure, with a phase at its adoption date.
 
@@ -174,7 +182,8 @@ def plot_sustain(
     tracking : SustainTracking
         From :func:`qi_helpers.spread.tracking.sustain`.
     ncols : int
-        Panels per row.
+        Panels per row (two: the figure is shown at the page's width, and its text must stay
+        as large as the page's, :func:`qi_helpers.chart_display.min_text_points`).
     max_panels : int
         With more adopters and measures than this, the first ``max_panels`` in the order of
         attention (gain lost, worsened, no signal yet, too little data, holding), and the title
@@ -188,6 +197,7 @@ def plot_sustain(
         the change and the sustain verdict; a vertical line marks the adoption date.
     """
     verdicts = tracking.verdicts
+    caption = sustain_caption(verdicts)
     total = n = len(verdicts)
     if n > max_panels:
         rank = verdicts["verdict"].map({v: i for i, v in enumerate(_ATTENTION)})
@@ -198,7 +208,7 @@ def plot_sustain(
         fig, ax = subplots(figsize=(6, 1.5))
         ax.text(0.5, 0.5, "No adopter to track yet.", ha="center", va="center")
         ax.axis("off")
-        return fig
+        return with_caption(fig, caption)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     fig, axes = subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows + 0.5),
@@ -214,8 +224,9 @@ def plot_sustain(
             legend.remove()
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.set_title(f"{row.microsystem_id}: {row.change}\n{row.name} - {row.verdict}",
-                     fontsize=8, loc="left")  # fmt: skip
+        lines = (f"{row.microsystem_id}: {row.change}", f"{row.name} - {row.verdict}")
+        ax.set_title("\n".join(textwrap.fill(line, 40) for line in lines), fontsize=8,
+                     loc="left")  # fmt: skip
     for ax in axes[n:]:
         fig.delaxes(ax)
     title = "Adopters: does the gain hold?"
@@ -223,4 +234,62 @@ def plot_sustain(
         title += (f" The {n} of {total} that most need a look (gain lost or worse first); "
                   "the table lists every adopter.")  # fmt: skip
     fig.suptitle(title, x=0.01, ha="left", fontsize=11)
-    return fig
+    return with_caption(fig, caption, f"Control charts of the adopters. {caption}")
+
+
+# ---- captions: what each figure shows, in words -----------------------------------------------
+
+
+def _day(value: object) -> str:
+    stamp = pd.Timestamp(value)
+    return f"{stamp.day} {stamp:%b %Y}"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def waves_caption(plan: pd.DataFrame) -> str:
+    """What :func:`plot_waves` shows: adopters, changes and waves, first start and last end."""
+    if plan.empty:
+        return "No change has improved results yet: nothing to spread."
+    adopters = _count(plan["microsystem_id"].nunique(), "microsystem", "microsystems")
+    changes = _count(plan["change"].nunique(), "change", "changes")
+    waves = _count(plan.groupby("change")["wave"].nunique().max(), "wave", "waves")
+    return (
+        f"Spread plan: {adopters} to adopt {changes}, in at most {waves} per change, from "
+        f"{_day(pd.to_datetime(plan['wave_start']).min())} to "
+        f"{_day(pd.to_datetime(plan['wave_end']).max())}."
+    )
+
+
+def adoption_caption(curve: pd.DataFrame) -> str:
+    """What :func:`plot_adoption_curve` shows: per change, the share adopted so far."""
+    if curve.empty:
+        return "No adoption and no plan yet."
+    parts = []
+    for change, own in curve.groupby("change", sort=True):
+        actual = own[own["kind"] == "actual"].sort_values("date", kind="stable")
+        targeted = int(own["targeted"].max())
+        if actual.empty:
+            parts.append(f"{change}: none of {targeted} targeted has adopted it yet")
+        else:
+            last = actual.iloc[-1]
+            parts.append(
+                f"{change}: {round(100 * float(last['share']))}% of {targeted} targeted by "
+                f"{_day(last['date'])}"
+            )
+    return "Adoption so far against the planned waves. " + "; ".join(parts) + "."
+
+
+def sustain_caption(verdicts: pd.DataFrame) -> str:
+    """What :func:`plot_sustain` shows: how many adopters' gains hold, by verdict."""
+    if verdicts.empty:
+        return "No adopter to track yet."
+    counts = verdicts["verdict"].value_counts()
+    order = [v for v in _ATTENTION if v in counts.index] + [
+        v for v in counts.index if v not in _ATTENTION
+    ]
+    words = ", ".join(f"{int(counts[v])} {v}" for v in order)
+    n = _count(len(verdicts), "adopter and measure", "adopters and measures")
+    return f"Whether the gain holds after adoption, {n}: {words}."

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pandas as pd
-from IPython.display import HTML, Image, Markdown
+from IPython.display import HTML, Markdown
 from matplotlib.figure import Figure
 
+from qi_helpers.chart_display import chart_html
 from qi_helpers.identify.cards import cards_html
 from qi_helpers.identify.figures import plot_profile_card, plot_staff_network
 from qi_helpers.identify.microsystems import Identification, identify
@@ -26,13 +26,13 @@ REGISTRY_SHOWN = ["microsystem_id", "kind", "n_staff", "n_patients", "weekly_vol
 class Shown:
     """Several things shown one after the other as one cell value (Markdown, figures, tables).
 
-    Figures are drawn once to PNG at ``dpi`` (no tight bounding box, which would draw them
-    twice): a report with a card per microsystem stays quick to build.
+    Figures are shown as charts for people (:func:`qi_helpers.chart_display.chart_html`: the
+    width of the page, alt text, caption), drawn once (no tight bounding box, which would draw
+    them twice): a report with a card per microsystem stays quick to build.
     """
 
-    def __init__(self, *items: Any, dpi: int = 90) -> None:
+    def __init__(self, *items: Any) -> None:
         self.items = [item for item in items if item is not None]
-        self.dpi = dpi
 
     def _ipython_display_(self) -> None:
         # looked up when shown, not imported once: the front end (JupyterLab's Output widget,
@@ -41,9 +41,7 @@ class Shown:
 
         for item in self.items:
             if isinstance(item, Figure):
-                buffer = io.BytesIO()
-                item.savefig(buffer, format="png", dpi=self.dpi)
-                item = Image(data=buffer.getvalue(), format="png")
+                item = HTML(chart_html(item, tight=False))
             display(item)
 
     def __repr__(self) -> str:  # outside IPython
