@@ -262,3 +262,36 @@ def test_an_observations_edit_keeps_the_case_rows_of_the_organisation_series(
     kept = series_file.read_bytes()
     prepare_slices(project, force=True)
     assert series_file.read_bytes() == kept
+
+
+def test_rows_by_microsystem_keep_their_order_and_drop_rows_without_one():
+    """The slices are taken from one reordered table (issue 17, memory): each microsystem gets
+    its rows in their original order, rows without a microsystem go nowhere, and a microsystem
+    without rows gets an empty table with the same columns."""
+    from qi_helpers.changes.prepare import _groups, _patients_by_microsystem
+
+    frame = pd.DataFrame(
+        {
+            "microsystem_id": pd.array(["B", "A", None, "B", "A", "C"], dtype="string"),
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    rows = _groups(frame, "microsystem_id")
+    assert rows.take("A")["value"].tolist() == [2.0, 5.0]
+    assert rows.take("B")["value"].tolist() == [1.0, 4.0]
+    assert rows.take("C")["value"].tolist() == [6.0]
+    empty = rows.take("D")
+    assert empty.empty and list(empty.columns) == ["microsystem_id", "value"]
+    assert sum(len(rows.take(m)) for m in "ABCD") == 5  # the row without a microsystem
+
+    cases = pd.DataFrame(
+        {
+            "microsystem_id": ["A", "A", "B", "A", "B"],
+            "patient_id": ["p3", "p1", "p3", "p3", None],
+        }
+    )
+    patients = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "age": [40, 50, 60]})
+    by_ms = _patients_by_microsystem(cases, patients)
+    assert by_ms.take("A")["patient_id"].tolist() == ["p1", "p3"]  # once each, table order
+    assert by_ms.take("B")["patient_id"].tolist() == ["p3"]
+    assert by_ms.take("C").empty
