@@ -8,7 +8,8 @@ worsened, no change, no signal yet (Provost & Murray, The Health Care Data Guide
 size of its effect and a 95% interval (:func:`analyse`, :func:`analyse_microsystem`). The patients'
 subgroups are compared with the whole and published with small counts hidden
 (:func:`subgroup_effects`, :func:`suppress_small`); :func:`what_next` tells the team what to do
-next, and :func:`write_results` writes the verdict table that workbook 04 reads.
+next, and :func:`write_results` writes the verdict table that workbook 04 reads;
+:func:`write_report_card` writes the same results as slides and a printable PDF for the team.
 
 Modules:
 
@@ -23,7 +24,10 @@ Modules:
 - :mod:`~qi_helpers.changes.what_next`: what the team does next, in words;
 - :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
-- :mod:`~qi_helpers.changes.figures`: the figures of workbook 03.
+- :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
+- :mod:`~qi_helpers.changes.report_card`: the report card's content, and writing its files;
+- :mod:`~qi_helpers.changes.slides`: the report card as slides (python-pptx);
+- :mod:`~qi_helpers.changes.report_pdf`: the report card as a printable PDF (fpdf2).
 """
 
 from qi_helpers.changes.analysis import (
@@ -64,6 +68,7 @@ from qi_helpers.changes.prepare import (
     organisation_series,
     prepare_slices,
 )
+from qi_helpers.changes.report_card import ReportCard, report_card, write_report_card
 from qi_helpers.changes.series import (
     assign_microsystems,
     measure_series,
@@ -88,6 +93,7 @@ __all__ = [
     "MicrosystemAnalysis",
     "MicrosystemSlice",
     "PreparedSlices",
+    "ReportCard",
     "adopted_changes",
     "analyse",
     "analyse_microsystem",
@@ -109,6 +115,7 @@ __all__ = [
     "plot_pdsa_timeline",
     "plot_subgroups",
     "prepare_slices",
+    "report_card",
     "series_for_microsystem",
     "subgroup_effects",
     "subgroup_mask",
@@ -117,5 +124,6 @@ __all__ = [
     "suppress_small",
     "verdict_table",
     "what_next",
+    "write_report_card",
     "write_results",
 ]
