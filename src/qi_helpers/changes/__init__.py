@@ -25,6 +25,7 @@ Modules:
 - :mod:`~qi_helpers.changes.tables`: the verdict and subgroup tables as a team reads them;
 - :mod:`~qi_helpers.changes.summary`: summary first, one card per measure (verdict, icons, effect);
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
+- :mod:`~qi_helpers.changes.card_content`: what a report card holds, as plain text;
 - :mod:`~qi_helpers.changes.report_card`: the report card's content, and writing its files;
 - :mod:`~qi_helpers.changes.slides`: the report card as slides (python-pptx);
 - :mod:`~qi_helpers.changes.report_pdf`: the report card as a printable PDF (fpdf2).

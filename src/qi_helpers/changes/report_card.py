@@ -36,15 +36,17 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from qi_helpers.changes.card_content import CYCLE_COLUMNS, MeasureCard, ReportCard, clean_text
 from qi_helpers.changes.figures import plot_change
 from qi_helpers.changes.pdsa import applies_to_measure
+from qi_helpers.changes.report_pdf import pdf_bytes
+from qi_helpers.changes.slides import slides_bytes
 from qi_helpers.changes.summary import (
     ASSURANCE_BADGES,
     VARIATION_BADGES,
@@ -53,7 +55,6 @@ from qi_helpers.changes.summary import (
 )
 from qi_helpers.changes.what_next import what_next
 from qi_helpers.io import sha256_bytes, sha256_file, write_bytes
-from qi_helpers.privacy.html import plain_text
 from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.privacy.screen import active_screen
 from qi_helpers.table_formats import column_format, format_value, is_missing
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHART_DPI",
+    "CYCLE_COLUMNS",
     "REPORT_CARD_SUFFIXES",
     "MeasureCard",
     "ReportCard",
@@ -87,91 +89,6 @@ _NO_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 #: How a date reads ("22 Dec 2025").
 _DATE = column_format("start")
-
-#: Characters no XML document (a slide) may hold, beyond the control characters
-#: :func:`~qi_helpers.privacy.html.plain_text` removes.
-_NOT_XML = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
-
-
-def clean_text(value: object) -> str:
-    """Text from data for a slide or a PDF: one line, no control character, ``""`` if missing."""
-    if is_missing(value):
-        return ""
-    return _NOT_XML.sub("\ufffd", plain_text(value))
-
-
-@dataclass(frozen=True)
-class MeasureCard:
-    """One measure of the report card: its slide, and its section of the PDF.
-
-    Attributes
-    ----------
-    measure_id, name : str
-    verdict : str
-        The verdict of the measure's latest change (or ``baseline only``).
-    variation, assurance : str
-        The NHS Making Data Count icons of the latest point, in words.
-    latest : str
-        The latest value with its unit and date, e.g. ``79.0% (22 Dec 2025)``.
-    verdicts : list of (str, str, str)
-        One ``(change, verdict, effect in words)`` per change judged.
-    reasons : list of str
-        Each verdict in words (the verdict table's ``reason``).
-    cycles : list of list of str
-        The PDSA cycles of the changes that concern this measure: cycle, change, start, end,
-        decision, result (empty strings where the log has none).
-    chart_png : bytes
-        The measure's chart (:func:`~qi_helpers.changes.figures.plot_change`); ``b""`` without data.
-    chart_alt : str
-        The chart's alternative text.
-    """
-
-    measure_id: str
-    name: str
-    verdict: str
-    variation: str
-    assurance: str
-    latest: str
-    verdicts: list[tuple[str, str, str]]
-    reasons: list[str]
-    cycles: list[list[str]]
-    chart_png: bytes
-    chart_alt: str
-
-
-#: The columns of :attr:`MeasureCard.cycles`.
-CYCLE_COLUMNS = ["Cycle", "Change", "Start", "End", "Decision", "Result"]
-
-
-@dataclass(frozen=True)
-class ReportCard:
-    """What a microsystem's slides and PDF show.
-
-    Attributes
-    ----------
-    microsystem_id : str
-    title : str
-        ``Tests of change: <name>`` (the page's title).
-    subtitle : str
-        ``Microsystem <id>``, and the data period.
-    date : datetime
-        The last measured period (UTC): the date written inside the files.
-    measures : list of MeasureCard
-        In the report's order (by aim and family, each balancing measure after its outcome).
-    what_next : list of str
-        The "what next" advice, one item per line; a sub-item starts with two spaces.
-    note : str
-        The caveat that closes the advice (serial correlation of the intervals).
-    """
-
-    microsystem_id: str
-    title: str
-    subtitle: str
-    date: dt.datetime
-    measures: list[MeasureCard] = field(default_factory=list)
-    what_next: list[str] = field(default_factory=list)
-    note: str = ""
-
 
 _MARKDOWN_TOKEN = re.compile(r"\\(.)|\*+")
 
@@ -385,9 +302,6 @@ def write_report_card(
     list of Path
         The two files. A file whose bytes did not change is left as it was (not rewritten).
     """
-    from qi_helpers.changes.report_pdf import pdf_bytes
-    from qi_helpers.changes.slides import slides_bytes
-
     folder = Path(getattr(project, "report_cards_dir", project))
     ms_id = analysis.microsystem_id
     card = report_card(analysis, name=_registry_name(registry, ms_id))

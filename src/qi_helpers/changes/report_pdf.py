@@ -30,8 +30,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qi_helpers.changes.card_content import CYCLE_COLUMNS
+
 if TYPE_CHECKING:
-    from qi_helpers.changes.report_card import MeasureCard, ReportCard
+    from qi_helpers.changes.card_content import MeasureCard, ReportCard
 
 __all__ = ["FONT", "font_files", "pdf_bytes"]
 
@@ -167,8 +169,6 @@ def _section(pdf: Any, m: MeasureCard) -> None:
         pdf.image(BytesIO(m.chart_png), w=pdf.epw, alt_text=m.chart_alt)
     pdf.ln(2)
     if m.cycles:
-        from qi_helpers.changes.report_card import CYCLE_COLUMNS
-
         _write(pdf, "PDSA cycles of its changes", size=10, style="B", height=6)
         _table(pdf, [CYCLE_COLUMNS, *m.cycles], (20, 30, 17, 17, 14, 42), size=8)
     else:

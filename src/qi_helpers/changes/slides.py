@@ -16,8 +16,10 @@ import zipfile
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
+from qi_helpers.changes.card_content import CYCLE_COLUMNS
+
 if TYPE_CHECKING:
-    from qi_helpers.changes.report_card import MeasureCard, ReportCard
+    from qi_helpers.changes.card_content import MeasureCard, ReportCard
 
 __all__ = ["MAX_CYCLE_ROWS", "slides_bytes", "stable_zip"]
 
@@ -117,8 +119,6 @@ def _panel_lines(m: MeasureCard) -> list[tuple[str, int, bool, str]]:
 def _cycle_table(slide: Any, m: MeasureCard, top: float) -> None:
     """The PDSA cycles of the measure's changes, at most :data:`MAX_CYCLE_ROWS` of them."""
     from pptx.util import Inches, Pt
-
-    from qi_helpers.changes.report_card import CYCLE_COLUMNS
 
     shown = m.cycles[:MAX_CYCLE_ROWS]
     if not shown:

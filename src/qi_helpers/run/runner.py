@@ -587,16 +587,11 @@ class _Session:
         began = time.perf_counter()
         pool, count = (self.workers.executor, self.workers.count) if self.workers else (None, 1)
         report = publish_site(self.project, executor=pool, workers=count)
-        index = report.index
-        for message in report.withheld:  # a slide deck or PDF the privacy screen kept back
-            print(f"  privacy: {message}", file=sys.stderr)
-        self.decider.history[PUBLISH] = {
-            "key": fingerprint_key(parts),
-            "parts": parts,
-            "seconds": round(time.perf_counter() - began, 2),
-        }
+        # a slide deck or PDF the privacy screen kept back is said even in a quiet run
+        sys.stderr.writelines(f"  privacy: {message}\n" for message in report.withheld)
+        seconds = round(time.perf_counter() - began, 2)
+        self.decider.history[PUBLISH] = {"key": fingerprint_key(parts), "parts": parts,
+                                         "seconds": seconds}  # fmt: skip
         self.save(complete=True)
-        self.echo(
-            f"Published in {time.perf_counter() - began:.1f}s: {self.project.relative(index)}"
-        )
-        return index
+        self.echo(f"Published in {seconds:.1f}s: {self.project.relative(report.index)}")
+        return report.index
