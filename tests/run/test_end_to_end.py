@@ -298,7 +298,7 @@ def test_the_page_and_the_index_link_the_files_and_the_manifest_and_zip_list_the
     for page in sorted((site / "03_analyse_tests").glob("*.html")):
         text = page.read_text(encoding="utf-8")
         header = text[: text.index('<main class="qi-report"')]
-        links = re.findall(r'<a href="([^"]+)" download>', header)
+        links = re.findall(r'href="([^"]+\.(?:pptx|pdf))"', header)
         assert links == [f"{page.stem}.pptx", f"{page.stem}.pdf"], page.name
         for link in links:
             href = f"03_analyse_tests/{link}"

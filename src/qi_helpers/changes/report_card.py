@@ -23,9 +23,10 @@ Privacy: the verdicts, the PDSA log and the names pass the running project's ide
 (:func:`qi_helpers.privacy.screen.active_screen`) before anything is laid out, and the charts
 are :class:`~qi_helpers.drawing.ScreenedFigure` drawings; publishing screens the text of the
 written files once more and withholds a file that still holds an identifier. The report card
-shows no count of patients: levels (means, percentages, rates), effects with their intervals,
-icons, dates and the PDSA log, as the page's verdict table and summary cards do; the subgroup
-results, which need the small-cell rule, stay on the page only.
+shows no count computed from patient data: levels (means, percentages, rates), effects with
+their intervals, icons, dates and the PDSA log as the team wrote it, as the page's verdict
+table and summary cards do; the subgroup results, which need the small-cell rule, stay on the
+page only.
 
 Same inputs, same bytes: dates inside the files are the data's last period, zip entries are
 dated 1 Jan 1980, and a file whose bytes would not change is not rewritten.

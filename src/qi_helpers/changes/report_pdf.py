@@ -200,8 +200,8 @@ def pdf_bytes(card: ReportCard) -> bytes:
     pdf.add_page()
     _write(pdf, card.title, size=20, style="B", colour=_BLUE, height=10)
     _write(pdf, card.subtitle, size=10, colour=_GREY)
-    _write(pdf, "Aggregated results only: no patient is named or counted in this report.",
-           size=8, colour=_GREY)  # fmt: skip
+    _write(pdf, "Aggregated results only: identifiers of patients, encounters and staff are "
+           "removed before publishing.", size=8, colour=_GREY)  # fmt: skip
     pdf.ln(4)
     _glance(pdf, card)
     for measure in card.measures:
