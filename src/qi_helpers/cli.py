@@ -264,6 +264,9 @@ def _publish(args: argparse.Namespace) -> int:
     )
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if report.withheld:
+        print(f"{len(report.withheld)} report card file(s) withheld by the privacy screen "
+              "(see the notes above).", file=sys.stderr)  # fmt: skip
     if report.archive:
         print(f"Archive: {report.archive}")
     print(f"Site: {report.index}")

@@ -248,6 +248,12 @@ class Project:
         return self.data_dir / "results"
 
     @property
+    def report_cards_dir(self) -> Path:
+        """``outputs/report_cards/``: each microsystem's slides and PDF report card (workbook 03),
+        before publishing screens them (they are not shared from here)."""
+        return self.outputs_dir / "report_cards"
+
+    @property
     def notebooks_dir(self) -> Path:
         """``outputs/notebooks/``: executed notebooks (may hold patient-level data)."""
         return self.outputs_dir / "notebooks"

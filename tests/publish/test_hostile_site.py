@@ -125,16 +125,44 @@ def hostile_site(demo_tables, tmp_path_factory, beacon):
     return root, site, tables, planted, screen
 
 
+def _report_text(data: bytes, suffix: str) -> str:
+    """The text a reader of a slide deck or PDF sees (issue 20's report cards)."""
+    from io import BytesIO
+
+    if suffix == ".pptx":
+        from pptx import Presentation
+
+        deck = Presentation(BytesIO(data))
+        parts = [s for s in deck.slides] + [s.notes_slide for s in deck.slides if s.has_notes_slide]
+        texts = [t.text for part in parts for t in part.element.xpath(".//a:t")]
+        texts += [e.get("descr", "") for part in parts for e in part.element.xpath(".//p:cNvPr")]
+        return "\n".join(texts + [str(deck.core_properties.title), deck.core_properties.subject])
+    from pypdf import PdfReader
+
+    reader = PdfReader(BytesIO(data))
+    meta = [str(v) for v in (reader.metadata or {}).values()]
+    return "\n".join(meta + [page.extract_text() for page in reader.pages])
+
+
 def _published_files(site: Path) -> dict[str, str]:
-    """Every text file of the site, and every member of its zip, by name."""
+    """Every text file of the site, the text of every slide deck and PDF, and every member of
+    its zip, by name."""
     files = {}
     for path in sorted(site.rglob("*")):
         if path.is_file() and path.suffix in (".html", ".json", ".txt", ".css", ".js", ".csv"):
             files[str(path.relative_to(site))] = path.read_text(encoding="utf-8", errors="replace")
+        elif path.is_file() and path.suffix in (".pptx", ".pdf"):
+            files[str(path.relative_to(site))] = _report_text(path.read_bytes(), path.suffix)
     for archive in sorted(site.parent.glob("*.zip")) + sorted(site.rglob("*.zip")):
         with zipfile.ZipFile(archive) as z:
             for member in z.namelist():
-                files[f"{archive.name}:{member}"] = z.read(member).decode("utf-8", "replace")
+                data = z.read(member)
+                suffix = Path(member).suffix
+                files[f"{archive.name}:{member}"] = (
+                    _report_text(data, suffix)
+                    if suffix in (".pptx", ".pdf")
+                    else data.decode("utf-8", "replace")
+                )
     return files
 
 
@@ -203,6 +231,9 @@ def test_no_identifier_is_published(hostile_site):
     _, site, tables, _, screen = hostile_site
     files = _published_files(site)
     assert any(".zip:" in n and n.endswith("index.html") for n in files), "no site.zip checked"
+    # NOR-PC1's slides and PDF, whose PDSA log holds the planted ids, are published and read
+    assert {"03_analyse_tests/NOR-PC1.pptx", "03_analyse_tests/NOR-PC1.pdf"} <= set(files)
+    assert any(n.endswith("NOR-PC1.pdf") and ".zip:" in n for n in files)
     planted = ["MRN:000101", "000102", "MRN:000103", "s00140@trust.example", "s00140", "ENC-77/1"]
     planted += ["s0014", "MRN:00010"]  # an id cut short by a table's "..." is still a leak
     for name, text in files.items():

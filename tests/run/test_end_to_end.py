@@ -43,7 +43,9 @@ def test_index_links_every_report(ran):
     ):
         assert page in links
         assert (root / "outputs" / "site" / page).is_file()
-    reports = {link for link in links if link.startswith("03_analyse_tests/")}
+    reports = {
+        link for link in links if link.startswith("03_analyse_tests/") and link.endswith(".html")
+    }
     assert len(reports) == len(registry) >= 4
     for link in reports:
         assert (root / "outputs" / "site" / link).is_file()
@@ -230,3 +232,118 @@ def test_workbooks_02_and_04_show_the_funnel(ran):
     spread = (site / "04_plan_spread" / "04_plan_spread.html").read_text(encoding="utf-8")
     assert "Who is furthest from the best?" in spread
     assert "gap to best" in spread.lower().replace("_", " ")
+
+
+# ---- issue 20: slides and PDF beside each workbook 03 page ----------------------------------
+
+
+def _deck_texts(path) -> list[str]:
+    from pptx import Presentation
+
+    return [
+        " ".join(" ".join(t.text for t in slide.element.xpath(".//a:t")).split())
+        for slide in Presentation(str(path)).slides
+    ]
+
+
+def _pdf_text(path) -> str:
+    from pypdf import PdfReader
+
+    pages = PdfReader(str(path)).pages
+    return " ".join(" ".join(page.extract_text() for page in pages).split())
+
+
+def test_every_pptx_and_pdf_shows_the_verdicts_of_its_results(ran):
+    """Issue 20: every slide deck of the site opens with python-pptx, has a title slide, one
+    slide per measure and a "what next" slide, and each measure's slide and the PDF show the
+    verdicts of outputs/data/results/<id>.parquet (what workbook 04 and the index read)."""
+    root, _ = ran
+    site = root / "outputs" / "site" / "03_analyse_tests"
+    registry = pd.read_parquet(root / "outputs" / "data" / "registry.parquet")
+    decks = sorted(site.glob("*.pptx"))
+    assert [p.stem for p in decks] == sorted(registry["microsystem_id"])
+    assert sorted(p.stem for p in site.glob("*.pdf")) == sorted(registry["microsystem_id"])
+    for deck in decks:
+        results = pd.read_parquet(root / "outputs" / "data" / "results" / f"{deck.stem}.parquet")
+        measures = list(dict.fromkeys(results["measure_id"]))
+        texts = _deck_texts(deck)
+        assert len(texts) == 1 + len(measures) + 1, deck.name
+        assert texts[-1].startswith("What next"), deck.name
+        pdf = _pdf_text(site / f"{deck.stem}.pdf")
+        for i, measure_id in enumerate(measures, start=1):
+            rows = results[results["measure_id"] == measure_id]
+            latest = rows.iloc[-1]
+            assert texts[i].startswith(str(latest["name"])), (deck.name, i)
+            assert f"Verdict: {latest['verdict']}" in texts[i], (deck.name, measure_id)
+            assert f"Verdict: {latest['verdict']}" in pdf, (deck.name, measure_id)
+            for row in rows.itertuples():
+                if pd.notna(row.change):
+                    said = f"After {row.change}: {row.verdict}"
+                    assert said in texts[i] and said in pdf, (deck.name, said)
+
+
+def test_the_page_and_the_index_link_the_files_and_the_manifest_and_zip_list_them(ran, tmp_path):
+    import zipfile
+
+    from qi_helpers.publish.archive import zip_site
+
+    root, _ = ran
+    site = root / "outputs" / "site"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    index_links = set(re.findall(r'href="([^"]+)"', index))
+    files = json.loads((site / "site.json").read_text(encoding="utf-8"))["files"]
+    archive = zip_site(site, tmp_path / "site.zip")
+    with zipfile.ZipFile(archive) as z:
+        zipped = set(z.namelist())
+    for page in sorted((site / "03_analyse_tests").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        header = text[: text.index('<main class="qi-report"')]
+        links = re.findall(r'href="([^"]+\.(?:pptx|pdf))"', header)
+        assert links == [f"{page.stem}.pptx", f"{page.stem}.pdf"], page.name
+        for link in links:
+            href = f"03_analyse_tests/{link}"
+            assert (site / href).is_file()
+            assert href in index_links, href
+            digest = hashlib.sha256((site / href).read_bytes()).hexdigest()
+            assert files[href]["sha256"] == digest
+            assert f"site/{href}" in zipped
+
+
+def test_a_report_card_with_an_identifier_is_not_published(ran, tmp_path, demo_tables, capsys):
+    """A patient's id in a measure name, written into NOR-PC1's files without the project's
+    screen (as an edited or foreign file would be): publishing withholds both files, says so,
+    and neither the page nor the index links them; the other microsystems keep theirs."""
+    import qi_helpers.privacy.screen as screen_module
+    from qi_helpers.changes import analyse_microsystem, load_slice, write_report_card
+    from qi_helpers.project import load_project
+
+    root = tmp_path / "project"
+    shutil.copytree(ran[0], root)
+    project = load_project(root)
+    before = screen_module._ACTIVE_SCREEN
+    screen_module.set_active_screen(None)
+    try:
+        data = load_slice(project, "NOR-PC1", period="week")
+        patient = str(demo_tables["patients"]["patient_id"].iloc[3])
+        measures = data.measures.copy()
+        measures["name"] = measures["name"] + f" ({patient})"
+        analysis = analyse_microsystem(
+            data.cases, data.series, measures, data.pdsa, microsystem_id="NOR-PC1"
+        )
+        write_report_card(analysis, project)
+    finally:
+        screen_module.set_active_screen(before)
+    capsys.readouterr()
+    assert main(["publish", "--project", str(root)]) == 0
+    err = capsys.readouterr().err
+    site = root / "outputs" / "site"
+    for suffix in (".pptx", ".pdf"):
+        href = f"03_analyse_tests/NOR-PC1{suffix}"
+        assert f"{href}: not published: its text holds" in err
+        assert not (site / href).exists()
+        files = json.loads((site / "site.json").read_text(encoding="utf-8"))["files"]
+        assert href not in files
+        assert href not in (site / "index.html").read_text(encoding="utf-8")
+        page = (site / "03_analyse_tests" / "NOR-PC1.html").read_text(encoding="utf-8")
+        assert f'href="NOR-PC1{suffix}"' not in page
+        assert (site / f"03_analyse_tests/RIV-W1{suffix}").is_file()

@@ -8,7 +8,8 @@ worsened, no change, no signal yet (Provost & Murray, The Health Care Data Guide
 size of its effect and a 95% interval (:func:`analyse`, :func:`analyse_microsystem`). The patients'
 subgroups are compared with the whole and published with small counts hidden
 (:func:`subgroup_effects`, :func:`suppress_small`); :func:`what_next` tells the team what to do
-next, and :func:`write_results` writes the verdict table that workbook 04 reads.
+next, and :func:`write_results` writes the verdict table that workbook 04 reads;
+:func:`write_report_card` writes the same results as slides and a printable PDF for the team.
 
 Modules:
 
@@ -26,7 +27,11 @@ Modules:
 - :mod:`~qi_helpers.changes.captions`: what each chart shows, in words (captions, alt text);
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
 - :mod:`~qi_helpers.changes.drivers`: the microsystem's driver diagram, each change idea marked
-  by its PDSA cycles and verdicts (:mod:`~qi_helpers.changes.driver_html` draws it as HTML).
+  by its PDSA cycles and verdicts (:mod:`~qi_helpers.changes.driver_html` draws it as HTML);
+- :mod:`~qi_helpers.changes.card_content`: what a report card holds, as plain text;
+- :mod:`~qi_helpers.changes.report_card`: the report card's content, and writing its files;
+- :mod:`~qi_helpers.changes.slides`: the report card as slides (python-pptx);
+- :mod:`~qi_helpers.changes.report_pdf`: the report card as a printable PDF (fpdf2).
 """
 
 from qi_helpers.changes.analysis import (
@@ -78,6 +83,7 @@ from qi_helpers.changes.prepare import (
     organisation_series,
     prepare_slices,
 )
+from qi_helpers.changes.report_card import ReportCard, report_card, write_report_card
 from qi_helpers.changes.series import (
     assign_microsystems,
     measure_series,
@@ -105,6 +111,7 @@ __all__ = [
     "MicrosystemAnalysis",
     "MicrosystemSlice",
     "PreparedSlices",
+    "ReportCard",
     "adopted_changes",
     "analyse",
     "analyse_microsystem",
@@ -132,6 +139,7 @@ __all__ = [
     "plot_pdsa_timeline",
     "plot_subgroups",
     "prepare_slices",
+    "report_card",
     "series_for_microsystem",
     "subgroup_effects",
     "subgroup_mask",
@@ -140,5 +148,6 @@ __all__ = [
     "suppress_small",
     "verdict_table",
     "what_next",
+    "write_report_card",
     "write_results",
 ]

@@ -27,6 +27,8 @@ Modules
 - ``manifest``: ``site.json`` (:func:`read_site_manifest`) and the reuse of unchanged pages.
 - ``folder``: which folder may receive a site; removing an earlier build's files.
 - ``archive``: :func:`zip_site`.
+- ``report_files``: each workbook 03 page's slides and PDF report card, screened, copied beside
+  the page and linked (:func:`~qi_helpers.publish.report_files.publish_report_files`).
 """
 
 from qi_helpers.publish.archive import zip_site

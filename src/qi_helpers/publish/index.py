@@ -234,6 +234,7 @@ def render_index(
     context: SiteContext | None = None,
     stale: dict[tuple[str, str], str] | None = None,
     funnels: Page | None = None,
+    downloads: dict[str, list[Any]] | None = None,
 ) -> str:
     """The site's index: a dashboard of the organisation-level reports and every microsystem.
 
@@ -247,7 +248,9 @@ def render_index(
     ``stale``, ``not run``) and the report link. Sorting and filtering use a small inline script;
     without it the table is a plain table. Every value from data is HTML-escaped. ``funnels``,
     the funnel page (:mod:`~qi_helpers.publish.funnels`), gets a card among the organisation's
-    reports.
+    reports. ``downloads`` (``{microsystem_id: [Download, ...]}``,
+    :class:`~qi_helpers.publish.report_files.Download`) links each microsystem's slides and
+    PDF report card beside its report.
     """
     ctx = context or site_context(project)
     stale = stale or {}
@@ -266,6 +269,9 @@ def render_index(
         row, last = _microsystem_row(
             project, ms_id, registry, found, stale, roles.get(ms_id, []), ctx.measures
         )
+        row["downloads"] = [
+            {"href": d.href, "short": d.short} for d in (downloads or {}).get(ms_id, [])
+        ]
         rows.append(row)
         if last is not None:
             last_periods.append(last)

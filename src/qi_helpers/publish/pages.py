@@ -119,6 +119,7 @@ def export_report(
     home: str = "index.html",
     data_period: str = "",
     banner: str = "",
+    downloads: list[dict[str, str]] | None = None,
     screen: IdentifierScreen | None = None,
     on_identifier: str = "redact",
     provenance: dict[str, Any] | None = None,
@@ -146,6 +147,9 @@ def export_report(
         The period the data covers, for the header and footer.
     banner : str
         A warning shown under the header (e.g. for a failed run).
+    downloads : list of dict, optional
+        Files published beside the page (``href`` relative to the page, ``label``), linked
+        from its header: a workbook 03 page's slides and PDF report card.
     screen : IdentifierScreen, optional
         Identifiers to remove.
     on_identifier : {"redact", "refuse"}
@@ -176,6 +180,7 @@ def export_report(
             "home": home,
             "data_period": data_period,
             "banner": banner,
+            "downloads": list(downloads or []),
             "failed": failed,
             "version": prov["version"],
             "commit": prov["commit"],

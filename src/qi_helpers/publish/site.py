@@ -36,6 +36,12 @@ from qi_helpers.publish.index import render_index
 from qi_helpers.publish.manifest import cached_page, page_key, write_site_manifest
 from qi_helpers.publish.pages import Page
 from qi_helpers.publish.provenance import format_period
+from qi_helpers.publish.report_files import (
+    REPORT_WORKBOOK,
+    Download,
+    planned_report_files,
+    publish_report_files,
+)
 from qi_helpers.publish.run_record import read_run_manifest, recorded_hashes, recorded_parts
 from qi_helpers.publish.screening import screen_page
 from qi_helpers.publish.stale import stale_reason
@@ -59,6 +65,7 @@ class SiteReport:
     index_bytes: int
     notes: list[str] = field(default_factory=list)
     archive: Path | None = None
+    withheld: list[str] = field(default_factory=list)
 
     @property
     def redacted(self) -> int:
@@ -93,6 +100,11 @@ class SiteBuild:
     pages : list of Page
     stale : dict
         ``{(workbook, name): why}`` of the reports that are out of date.
+    downloads : dict
+        ``{microsystem_id: [Download, ...]}``: the report card files published beside each
+        workbook 03 page (:mod:`~qi_helpers.publish.report_files`).
+    withheld : list of str
+        The report card files the privacy screen kept off the site, and why.
     """
 
     project: Project
@@ -106,6 +118,8 @@ class SiteBuild:
     made: dict[str, dict[str, Any]] = field(default_factory=dict)
     pages: list[Page] = field(default_factory=list)
     stale: dict[tuple[str, str], str] = field(default_factory=dict)
+    downloads: dict[str, list[Download]] = field(default_factory=dict)
+    withheld: list[str] = field(default_factory=list)
 
 
 def executed_notebooks(project: Project, workbook: str) -> list[Path]:
@@ -165,11 +179,13 @@ def _list_planned(build: SiteBuild, previous: dict[str, dict[str, Any]]) -> None
     A build stopped half-way then leaves a folder that is still recognised as a site, and every
     file it wrote can be cleaned away later.
     """
-    planned = {
-        f"{workbook}/{page_file_name(notebook)[2]}"
-        for workbook in notebook_names()
-        for notebook in executed_notebooks(build.project, workbook)
-    }
+    planned: set[str] = set()
+    for workbook in notebook_names():
+        for notebook in executed_notebooks(build.project, workbook):
+            failed, stem, page = page_file_name(notebook)
+            planned.add(f"{workbook}/{page}")
+            if workbook == REPORT_WORKBOOK and not failed:
+                planned.update(planned_report_files(build.project, stem))
     if (slices_dir(build.project) / SERIES).is_file():
         planned.add(FUNNEL_PAGE)
     build.site.mkdir(parents=True, exist_ok=True)
@@ -244,12 +260,18 @@ def _plan_page(build: SiteBuild, workbook: str, notebook: Path) -> _PlannedPage:
         banner = _stale_banner(build, workbook, name, notebook, executed, recorded)
     href = f"{workbook}/{page_name}"
     inputs = recorded or ctx.hashes
+    downloads: list[dict[str, str]] = []
+    if workbook == REPORT_WORKBOOK and not failed:  # screened and copied before the page
+        found = publish_report_files(build, stem)
+        build.downloads[name] = found
+        downloads = [{"href": d.file, "label": d.label} for d in found]
     options = {
         "title": title,
         "subtitle": subtitle,
         "period": period,
         "banner": banner,
         "inputs": inputs,
+        "downloads": downloads,
     }
     key = page_key(notebook, options, build.shared)
     job = ExportJob(
@@ -262,6 +284,7 @@ def _plan_page(build: SiteBuild, workbook: str, notebook: Path) -> _PlannedPage:
             "home": "../index.html",
             "data_period": period,
             "banner": banner,
+            "downloads": downloads,
             "on_identifier": ctx.on_identifier,
             "provenance": {"commit": ctx.commit, "inputs": inputs, "generated": ctx.generated},
             "site": site,
@@ -311,7 +334,13 @@ def _write_index(build: SiteBuild, funnels: Page | None = None) -> tuple[Path, i
     """Render, screen and write ``index.html``: its path, its size and the identifiers removed."""
     ctx, site = build.ctx, build.site
     index_html = render_index(
-        build.project, build.pages, build.registry, context=ctx, stale=build.stale, funnels=funnels
+        build.project,
+        build.pages,
+        build.registry,
+        context=ctx,
+        stale=build.stale,
+        funnels=funnels,
+        downloads=build.downloads,
     )
     index_html, redacted = screen_page(index_html, ctx.screen)
     index = inside(site, site / "index.html")
@@ -334,7 +363,9 @@ def publish_site(
     Each notebook becomes ``<site>/<workbook>/<name>.html`` (a failed run's notebook
     ``<name>.failed.html``, beside the last good report), and the organisation's funnel plots
     ``<site>/funnels.html`` (:mod:`~qi_helpers.publish.funnels`, when the slices were
-    prepared). The site's manifest,
+    prepared). Each workbook 03 page gets its report card's slides and PDF beside it, when
+    the privacy screen finds no identifier in their text
+    (:mod:`~qi_helpers.publish.report_files`). The site's manifest,
     ``<site>/site.json`` (:data:`~qi_helpers.publish.manifest.SITE_MANIFEST`), lists every file
     the site wrote with its sha256; pages of notebooks that no longer exist are removed, and only
     files the previous manifest lists are ever removed. Identifiers of the configured input
@@ -361,7 +392,8 @@ def publish_site(
     Returns
     -------
     SiteReport
-        The index, every page with its size and the identifiers removed, notes, the archive.
+        The index, every page with its size and the identifiers removed, notes, the archive,
+        and the report card files withheld by the privacy screen.
 
     Raises
     ------
@@ -399,7 +431,7 @@ def publish_site(
     clean_old_pages(site, previous, set(build.made) | {"index.html"})
     index, index_bytes, redacted = _write_index(build, funnels)
     write_site_manifest(site, build.made, complete=True)
-    report = SiteReport(index, build.pages, index_bytes, notes)
+    report = SiteReport(index, build.pages, index_bytes, notes, withheld=build.withheld)
     if redacted:
         notes.append(f"{redacted} identifier(s) removed from the index")
     if archive:

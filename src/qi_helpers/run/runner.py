@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
@@ -581,18 +582,16 @@ class _Session:
             return index
         # The publisher loads the whole reporting stack (matplotlib, jinja2, nh3): only a run
         # that publishes pays for it, so deciding that nothing needs to run stays fast.
-        from qi_helpers.publish.site import build_site
+        from qi_helpers.publish.site import publish_site
 
         began = time.perf_counter()
         pool, count = (self.workers.executor, self.workers.count) if self.workers else (None, 1)
-        index = build_site(self.project, executor=pool, workers=count)
-        self.decider.history[PUBLISH] = {
-            "key": fingerprint_key(parts),
-            "parts": parts,
-            "seconds": round(time.perf_counter() - began, 2),
-        }
+        report = publish_site(self.project, executor=pool, workers=count)
+        # a slide deck or PDF the privacy screen kept back is said even in a quiet run
+        sys.stderr.writelines(f"  privacy: {message}\n" for message in report.withheld)
+        seconds = round(time.perf_counter() - began, 2)
+        self.decider.history[PUBLISH] = {"key": fingerprint_key(parts), "parts": parts,
+                                         "seconds": seconds}  # fmt: skip
         self.save(complete=True)
-        self.echo(
-            f"Published in {time.perf_counter() - began:.1f}s: {self.project.relative(index)}"
-        )
-        return index
+        self.echo(f"Published in {seconds:.1f}s: {self.project.relative(report.index)}")
+        return report.index
