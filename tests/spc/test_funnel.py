@@ -301,3 +301,22 @@ def test_plot_and_caption_say_what_the_funnel_shows():
     assert "1 microsystem not shown: fewer than 11 cases" in caption
     with pytest.raises(ConfigError, match="no funnel for measure 'nope'"):
         plot_funnel(table, "nope")
+
+
+def test_a_long_measure_name_keeps_the_plot_readable():
+    """A measure named by a paragraph (the hostile project's) is wrapped to three lines in the
+    title instead of squeezing the plot to nothing."""
+    import warnings
+
+    from qi_helpers.chart_display import chart_png
+
+    table = funnel_table(_series(), MEASURES, REGISTRY, periods=13, overdispersion=None)
+    name = " ".join(["HbA1c tested in a diabetic review with a very long name"] * 30)
+    fig = plot_funnel(table, "hba1c", name=name, unit="%")
+    title = fig.axes[0].get_title(loc="left")
+    assert title.count("\n") == 2 and title.endswith("\u2026")
+    assert all(len(line) <= 80 for line in title.splitlines())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied" would fail here
+        assert chart_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fig.axes[0].get_position().height > 0.3  # the plot keeps most of the figure

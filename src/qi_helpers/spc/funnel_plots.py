@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,23 @@ def _unit(unit: str) -> str:
     return f" ({unit})" if unit else ""
 
 
+#: A title wraps at this many characters (the width of the chart at its text size) and keeps at
+#: most :data:`TITLE_LINES` lines: a measure named by a long paragraph squeezed the plot to
+#: nothing (matplotlib's "axes sizes collapsed to zero").
+TITLE_WIDTH = 80
+TITLE_LINES = 3
+
+
+def _title(text: str) -> str:
+    """``text`` wrapped to :data:`TITLE_WIDTH` characters, at most :data:`TITLE_LINES` lines
+    (the last one ends with an ellipsis when text was left out; the caption has it whole)."""
+    lines = textwrap.wrap(" ".join(text.split()), TITLE_WIDTH) or [""]
+    if len(lines) > TITLE_LINES:
+        lines = lines[:TITLE_LINES]
+        lines[-1] = lines[-1][: TITLE_WIDTH - 1].rstrip() + "\u2026"
+    return "\n".join(lines)
+
+
 def plot_funnel(
     table: pd.DataFrame,
     measure_id: str,
@@ -129,8 +147,8 @@ def plot_funnel(
     ax.axvspan(0, float(threshold), color="#eeeeee", zorder=0, label=f"Fewer than {threshold}")
     for (_, r), x in zip(rows.iterrows(), shown_n, strict=True):
         _point(ax, r, x, label=label)
-    title = name or measure_id
-    ax.set_title(f"{title}: {str(first['kind']).replace('_', ' ')}", loc="left", fontsize=13)
+    title = _title(f"{name or measure_id}: {str(first['kind']).replace('_', ' ')}")
+    ax.set_title(title, loc="left", fontsize=13)
     ax.set_xlabel(_axis_label(first), fontsize=12)
     ax.set_ylabel(f"Value over the window{_unit(unit)}", fontsize=12)
     ax.tick_params(labelsize=11)
