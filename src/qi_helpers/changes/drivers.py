@@ -39,6 +39,7 @@ __all__ = [
     "ChartList",
     "DriverDiagram",
     "change_idea_status",
+    "change_ideas",
     "chart_list",
     "diagram_rows",
     "diagrams_present",
@@ -124,8 +125,20 @@ def diagrams_present(drivers: pd.DataFrame | None) -> pd.DataFrame:
     return out.reset_index()[columns]
 
 
-def _idea_measures(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per change idea (first-seen order) with its drivers and ``;``-joined measures."""
+def change_ideas(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per change idea of a diagram, in first-seen order.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        A diagram's rows (:func:`diagram_rows`).
+
+    Returns
+    -------
+    DataFrame
+        ``change, primary_driver, secondary_driver, measure_ids`` (the idea's measures joined
+        by ``;``, first-seen order, without repeats).
+    """
     ideas = rows[rows["change"] != ""]
     return (
         ideas.groupby("change", sort=False)
@@ -178,7 +191,7 @@ def change_idea_status(
         idea in the diagram's order. The verdicts that count are those of the change idea's
         own measures (all its verdicts when it lists none).
     """
-    ideas = _idea_measures(rows)
+    ideas = change_ideas(rows)
     tests = changes_tested(pdsa) if len(pdsa) else pd.DataFrame(columns=["change"])
     tests = tests.assign(change=tests["change"].astype("string").str.strip())
     by_change = {c: r for c, r in tests.set_index("change").iterrows()}

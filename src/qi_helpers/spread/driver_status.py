@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qi_helpers.changes.drivers import DriverDiagram, diagram_rows
+from qi_helpers.changes.drivers import DriverDiagram, change_ideas, diagram_rows
 from qi_helpers.spread.ready import held_back, successful_changes
 
 __all__ = ["SPREAD_STATUSES", "organisation_diagram", "spread_status"]
@@ -108,16 +108,7 @@ def spread_status(
         ``primary_driver, secondary_driver, change, measure_ids, status, detail``: one row per
         change idea in the diagram's order; ``status`` one of :data:`SPREAD_STATUSES`.
     """
-    ideas = rows[rows["change"] != ""]
-    ideas = (
-        ideas.groupby("change", sort=False)
-        .agg(
-            primary_driver=("primary_driver", "first"),
-            secondary_driver=("secondary_driver", "first"),
-            measure_ids=("measure_id", lambda s: ";".join(dict.fromkeys(s[s != ""]))),
-        )
-        .reset_index()
-    )
+    ideas = change_ideas(rows)
     if ideas.empty:
         return ideas.assign(status=pd.Series(dtype=object), detail=pd.Series(dtype=object))[
             _COLUMNS
