@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from qi_helpers import privacy  # noqa: E402
@@ -134,6 +135,18 @@ def test_charts_show_one_figure_per_chart_in_order():
     assert captions == ["The first chart.", "The second chart.", "The third chart."]
     assert bundle["text/html"].count('<figure class="qi-chart">') == 3
     assert bundle["text/plain"].splitlines() == captions
+
+
+def test_an_anchor_becomes_the_figures_id_and_only_a_safe_one_is_taken():
+    fig, ax = subplots(figsize=(8, 3))
+    ax.plot(range(3))
+    with_caption(fig, "A chart to link to.", anchor="qi-chart-2")
+    assert chart_html(fig).startswith('<figure class="qi-chart" id="qi-chart-2"><img ')
+    for bad in ('x" onclick="alert(1)', "2nd", "qi chart", ""):
+        with pytest.raises(ValueError, match="anchor"):
+            with_caption(fig, "A chart.", anchor=bad)
+    fig.anchor = 'x" onclick="alert(1)'  # set by hand, around with_caption: left out
+    assert chart_html(fig).startswith('<figure class="qi-chart"><img ')
 
 
 def test_a_page_carries_the_chart_html_lighter_and_still_whole():

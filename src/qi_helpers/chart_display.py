@@ -18,6 +18,7 @@ screen at the page's widest and printed on A4.
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from io import BytesIO
@@ -58,6 +59,9 @@ PRINT_BODY_PT = 10
 # A figure's tight bounding box can make its PNG wider than the figure (a legend outside the
 # axes): the text is raised again for the wider picture, at most this many times.
 _FIT_ROUNDS = 3
+
+#: What a figure's ``id`` may be made of (it is written into the page unescaped).
+_ANCHOR = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def min_text_points(width_in: float) -> float:
@@ -197,7 +201,9 @@ def describe_figure(fig: Figure, *, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
-def with_caption(fig: Figure, caption: str, alt: str | None = None) -> Figure:
+def with_caption(
+    fig: Figure, caption: str, alt: str | None = None, *, anchor: str | None = None
+) -> Figure:
     """Give a figure its caption and alt text (shown by :func:`chart_html`); returns ``fig``.
 
     Parameters
@@ -207,9 +213,22 @@ def with_caption(fig: Figure, caption: str, alt: str | None = None) -> Figure:
         What the chart shows, in words (the ``<figcaption>``).
     alt : str, optional
         The image's alt text; by default the caption.
+    anchor : str, optional
+        The ``id`` of its ``<figure>``, so that a link on the page (``#<anchor>``) lands on
+        it: a letter, then letters, digits, ``-`` and ``_``.
+
+    Raises
+    ------
+    ValueError
+        When ``anchor`` holds other characters.
     """
+    if anchor is not None and not _ANCHOR.fullmatch(anchor):
+        raise ValueError(
+            f"with_caption: anchor {anchor!r}: a letter, then letters, digits, - or _."
+        )
     fig.caption = caption
     fig.alt = alt if alt is not None else caption
+    fig.anchor = anchor
     return fig
 
 
@@ -233,8 +252,10 @@ def chart_html(fig: Figure, *, tight: bool = True) -> str:
     alt = _clean(str(getattr(fig, "alt", "") or "")) or caption or describe_figure(fig)
     data = base64.b64encode(chart_png(fig, tight=tight)).decode("ascii")
     figcaption = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    anchor = getattr(fig, "anchor", None)
+    where = f' id="{anchor}"' if anchor and _ANCHOR.fullmatch(anchor) else ""
     return (
-        f'<figure class="qi-chart"><img src="data:image/png;base64,{data}" '
+        f'<figure class="qi-chart"{where}><img src="data:image/png;base64,{data}" '
         f'alt="{escape(alt)}">{figcaption}</figure>'
     )
 

@@ -17,11 +17,11 @@ from qi_helpers.changes import (
     IDEA_STATUSES,
     analyse_microsystem,
     change_idea_status,
-    chart_list,
     diagram_rows,
     diagrams_present,
     driver_diagram,
     load_slice,
+    plot_measures,
     prepare_slices,
 )
 from qi_helpers.identify.files import write_identification
@@ -242,11 +242,13 @@ def test_a_non_pilot_has_no_diagram_of_its_own(identified_project, demo_tables):
 
 
 def test_the_links_of_a_diagram_resolve_on_its_page(identified_project, demo_tables):
-    """Every link of NOR-PC1's diagram points to an anchor that the diagram (PDSA cycles) or the
-    chart list (charts) writes, and each cycle of its planted change is linked."""
+    """Every link of NOR-PC1's diagram points to an anchor that the diagram (PDSA cycles) or a
+    chart of ``plot_measures`` (its figure) writes, each cycle of its planted change is linked,
+    and a measure's link lands on the figure of that measure's chart."""
     project = load_project(identified_project)
     data, analysis = _analysis(project, "NOR-PC1")
-    page = _html(driver_diagram(analysis, data.drivers)) + chart_list(analysis)._repr_html_()
+    charts = plot_measures(analysis)._repr_mimebundle_()["text/html"]
+    page = _html(driver_diagram(analysis, data.drivers)) + charts
     dom = parse(page)
     ids = {a["id"] for _, a in dom.elements if a.get("id")}
     hrefs = [a["href"] for tag, a in dom.elements if tag == "a"]
@@ -256,11 +258,19 @@ def test_the_links_of_a_diagram_resolve_on_its_page(identified_project, demo_tab
     text = "".join(dom.text)
     for cycle_id in cycles["cycle_id"]:
         assert cycle_id in text
-    charts = [h for h in hrefs if h.startswith("#qi-chart-")]
-    assert charts, "the measure links to its chart"
+    to_charts = [h for h in hrefs if h.startswith("#qi-chart-")]
+    assert to_charts, "the measure links to its chart"
+    figures = dict(
+        re.findall(r'<figure class="qi-chart" id="([^"]+)">.*?<figcaption>(.*?)<', charts)
+    )
+    for link in re.findall(r'<a href="#(qi-chart-\d+)">([^<]+)</a>', page):
+        anchor, name = link
+        assert figures[anchor].startswith(name), (anchor, name, figures[anchor])
+    assert len(figures) == len([a for a in analysis.analyses if not a.chart.empty])
     # words as well as the colour of the badge, the symbol hidden from screen readers
     assert re.search(r'<span aria-hidden="true">\u2713</span> tested and improved', page)
-    assert "<svg" not in page and "<img" not in page  # text, not pictures of text
+    diagram = _html(driver_diagram(analysis, data.drivers))
+    assert "<svg" not in diagram and "<img" not in diagram  # text, not pictures of text
 
 
 def test_a_project_without_the_drivers_table_runs_workbook_03_as_before(

@@ -505,12 +505,13 @@ def test_driver_diagram_links_resolve_and_its_text_is_selectable(demo_site, brow
     assert any(h.startswith("#qi-chart-") for h in hrefs)
     for href in hrefs:  # every link lands on one element of this page
         assert href.startswith("#") and page.locator(f"[id='{href[1:]}']").count() == 1, href
-    # a measure's link lands just above the charts: the item names the measure
+    # a measure's link lands on the figure of its chart: the caption names the measure
     link = page.locator(".qi-dd a[href^='#qi-chart-']").first
     name, target = link.inner_text(), link.get_attribute("href")
     link.click()
     assert page.evaluate("location.hash") == target
-    assert page.locator(f"[id='{target[1:]}']").inner_text() == name
+    figure = page.locator(f"figure.qi-chart[id='{target[1:]}']")
+    assert figure.count() == 1 and figure.locator("figcaption").inner_text().startswith(name)
     assert (
         page.evaluate(f"document.getElementById('{target[1:]}').getBoundingClientRect().top")
         < 900 * 0.5

@@ -44,11 +44,9 @@ from qi_helpers.changes.analysis import (
 from qi_helpers.changes.captions import change_caption
 from qi_helpers.changes.drivers import (
     IDEA_STATUSES,
-    ChartList,
     DriverDiagram,
     change_idea_status,
     change_ideas,
-    chart_list,
     diagram_rows,
     diagrams_present,
     driver_diagram,
@@ -107,7 +105,6 @@ __all__ = [
     "SUBGROUP_COLUMNS",
     "VERDICTS",
     "ChangeAnalysis",
-    "ChartList",
     "DriverDiagram",
     "MicrosystemAnalysis",
     "MicrosystemSlice",
@@ -121,7 +118,6 @@ __all__ = [
     "change_idea_status",
     "change_ideas",
     "changes_tested",
-    "chart_list",
     "compatible_charts",
     "diagram_rows",
     "diagrams_present",

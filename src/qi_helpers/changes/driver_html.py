@@ -6,7 +6,8 @@ it reads as an indented outline). Every status is written in words beside its sy
 colour of its badge (the site's ``qi-status-*`` styles) only repeats them. All text is text:
 selectable, searchable, screened for identifiers and escaped. Links stay on the page: a change
 idea to its PDSA cycles (``#qi-dd-cycle-<n>``, listed under the diagram), a measure to its
-chart (``#qi-chart-<n>``, the list :func:`chart_list_html` writes above the charts). The
+chart (``#qi-chart-<n>``, the ``id`` of the n-th figure of
+:func:`qi_helpers.changes.figures.plot_measures`). The
 layout is ``drivers.css`` of the report template.
 """
 
@@ -16,9 +17,10 @@ import html
 
 import pandas as pd
 
+from qi_helpers.changes.figures import measure_chart_anchor
 from qi_helpers.table_formats import column_format, format_value
 
-__all__ = ["STATUS_BADGES", "chart_list_html", "diagram_html"]
+__all__ = ["STATUS_BADGES", "diagram_html"]
 
 #: A status of a change idea: (the site's status style, a symbol that repeats it in shape).
 STATUS_BADGES: dict[str, tuple[str, str]] = {
@@ -62,7 +64,8 @@ def _measure_links(change: str, links: pd.DataFrame) -> str:
     items = []
     for link in links[links["change"] == change].itertuples():
         name = _E(str(link.name))
-        shown = f'<a href="#qi-chart-{int(link.chart)}">{name}</a>' if int(link.chart) else name
+        anchor = measure_chart_anchor(int(link.chart)) if int(link.chart) else ""
+        shown = f'<a href="#{anchor}">{name}</a>' if anchor else name
         verdict = f": {_E(str(link.verdict))}" if str(link.verdict) else ""
         items.append(f"<li>{shown}{verdict}</li>")
     if not items:
@@ -167,17 +170,4 @@ def diagram_html(
         f'<div class="qi-dd" role="group" aria-label="Driver diagram of {_E(whose)}">'
         f'<ul class="qi-dd-legend" aria-label="What the statuses mean">{legend}</ul>'
         f"{_tree(aim, ideas, links, cycles)}{_cycle_list(cycles)}</div>"
-    )
-
-
-def chart_list_html(names: list[str]) -> str:
-    """The measures charted next, in order, each item the target ``#qi-chart-<n>``."""
-    if not names:
-        return '<p class="qi-chart-list">No measure has data to chart here yet.</p>'
-    items = "".join(
-        f'<li id="qi-chart-{i}">{_E(name)}</li>' for i, name in enumerate(names, start=1)
-    )
-    return (
-        '<div class="qi-chart-list"><p>The charts that follow, left to right and top to '
-        f"bottom:</p><ol>{items}</ol></div>"
     )

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from qi_helpers.changes.driver_html import chart_list_html, diagram_html
+from qi_helpers.changes.driver_html import diagram_html
+from qi_helpers.changes.figures import charted_measures
 from qi_helpers.changes.microsystem import MicrosystemAnalysis
 from qi_helpers.changes.pdsa import changes_tested
 from qi_helpers.data.driver_checks import diagram_of
@@ -36,11 +37,9 @@ from qi_helpers.privacy.screen import active_screen
 
 __all__ = [
     "IDEA_STATUSES",
-    "ChartList",
     "DriverDiagram",
     "change_idea_status",
     "change_ideas",
-    "chart_list",
     "diagram_rows",
     "diagrams_present",
     "driver_diagram",
@@ -211,7 +210,7 @@ def change_idea_status(
 
 def _chart_numbers(analysis: MicrosystemAnalysis) -> dict[str, int]:
     """Each charted measure's place among the charts of ``plot_measures`` (1, 2, ...)."""
-    charted = [a for a in analysis.analyses if not a.chart.empty]
+    charted = charted_measures(analysis)
     return {str(a.measure["measure_id"]): i for i, a in enumerate(charted, start=1)}
 
 
@@ -334,27 +333,3 @@ def driver_diagram(analysis: MicrosystemAnalysis, drivers: pd.DataFrame | None) 
     links = _links(rows, analysis, ideas)
     cycles = _cycles(analysis.pdsa, ideas)
     return DriverDiagram(analysis.microsystem_id, aim, ideas, links, cycles)
-
-
-@dataclass(repr=False)
-class ChartList:
-    """The charts of ``plot_measures`` in order, as a list whose items the diagram links to."""
-
-    names: list[str]
-
-    def __repr__(self) -> str:
-        return "The charts that follow: " + "; ".join(self.names)
-
-    def _repr_html_(self) -> str:
-        return chart_list_html(self.names)
-
-
-def chart_list(analysis: MicrosystemAnalysis) -> ChartList:
-    """The measures charted in the section that follows, in the order of their charts.
-
-    Each item is the target of the links from the driver diagram's measures (``#qi-chart-1``,
-    ...): the charts are panels of one picture, read left to right and top to bottom.
-    """
-    charted = [a for a in analysis.analyses if not a.chart.empty]
-    names = pd.DataFrame({"name": [str(a.measure["name"]) for a in charted]})
-    return ChartList(list(_screened(names)["name"]))

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from qi_helpers.changes.microsystem import MicrosystemAnalysis
 
 __all__ = [
+    "charted_measures",
+    "measure_chart_anchor",
     "plot_change",
     "plot_measures",
     "plot_pdsa_timeline",
@@ -224,17 +226,45 @@ def plot_measures(analysis: MicrosystemAnalysis, *, show_95: bool = False) -> Ch
     -------
     qi_helpers.chart_display.Charts
         One :func:`plot_change` figure per measure with data, each full width with its caption
-        and alt text in words (a notebook shows them one below the other); one figure saying
-        so when no measure has data.
+        and alt text in words (a notebook shows them one below the other), the n-th with the
+        ``id`` :func:`measure_chart_anchor` of n; one figure saying so when no measure has data.
     """
-    charts = [a for a in analysis.analyses if not a.chart.empty]
+    charts = charted_measures(analysis)
     if not charts:
         fig, ax = subplots(figsize=(8, 2))
         ax.text(0.5, 0.5, "No measured data for this microsystem.", ha="center", va="center")
         ax.axis("off")
         with_caption(fig, "No measured data for this microsystem yet.")
         return Charts([fig])
-    return Charts(plot_change(item, show_95=show_95) for item in charts)
+    figures = []
+    for number, item in enumerate(charts, start=1):
+        fig = plot_change(item, show_95=show_95)
+        figures.append(with_caption(fig, fig.caption, fig.alt, anchor=measure_chart_anchor(number)))
+    return Charts(figures)
+
+
+def charted_measures(analysis: MicrosystemAnalysis) -> list[ChangeAnalysis]:
+    """The measures of a microsystem that :func:`plot_measures` charts, in its order.
+
+    Parameters
+    ----------
+    analysis : qi_helpers.changes.microsystem.MicrosystemAnalysis
+
+    Returns
+    -------
+    list of ChangeAnalysis
+        Those with data to chart; the n-th (from 1) is the figure whose ``id`` is
+        :func:`measure_chart_anchor` of n.
+    """
+    return [a for a in analysis.analyses if not a.chart.empty]
+
+
+def measure_chart_anchor(number: int) -> str:
+    """The ``id`` of the ``number``-th chart (from 1) of :func:`plot_measures`: ``qi-chart-<n>``.
+
+    The driver diagram links each measure to its chart with it.
+    """
+    return f"qi-chart-{int(number)}"
 
 
 def plot_subgroups(subgroups: pd.DataFrame, *, threshold: int = SMALL_CELL_THRESHOLD) -> Figure:
