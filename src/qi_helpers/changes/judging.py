@@ -40,7 +40,7 @@ from qi_helpers.measures import Measure
 from qi_helpers.spc.qic import qic
 from qi_helpers.spc.rules import signals
 
-__all__ = ["MeasureData", "baseline_stable", "judge_change"]
+__all__ = ["MeasureData", "baseline_stable", "judge_change", "verdict_since"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,6 +279,28 @@ def _detectable_later(ctx: MeasureData, sigma: float, n_after: int) -> str:
     )
 
 
+def verdict_since(ctx: MeasureData, ref0: int, i0: int, i1: int, label: str | None) -> Any:
+    """The first period from which a signalled verdict has been what it is now, with no look-ahead.
+
+    The change of periods ``[i0, i1)`` is judged again on the data up to each earlier period
+    (the same frozen baseline ``[ref0, i0)`` and rule, at least ``min_after`` periods after the
+    change), walking back from the last period while the judgement gives the same ``label``: the
+    period returned is the earliest of that unbroken run, the date from which a team looking at
+    its chart each period would have seen this verdict (the evidence date of a progress score,
+    :mod:`qi_helpers.changes.progress`). A verdict that came, went and came back is dated from its
+    last return.
+    """
+    before = ctx.rows_of(ref0, i0)
+    since = i1 - 1
+    for k in range(i1 - 2, i0 + max(ctx.min_after, 1) - 2, -1):
+        frozen = ctx.chart_of(pd.concat([before, ctx.rows_of(i0, k + 1)]), freeze=i0 - ref0)
+        found, _, spc = judge_after_baseline(frozen, i0 - ref0, ctx.rules, ctx.improvement)
+        if not spc or found != label:
+            break
+        since = k
+    return pd.Timestamp(ctx.periods[since])
+
+
 def judge_change(
     ctx: MeasureData, ref0: int, i0: int, i1: int, test: pd.Series, *, abandoned: bool
 ) -> dict[str, Any]:
@@ -315,6 +337,7 @@ def judge_change(
     }
     if found.signal:
         out.update(verdict=found.label, reason=f"{found.why} after the change; {found.means}")
+        out["verdict_since"] = verdict_since(ctx, ref0, i0, i1, found.label)
     elif abandoned:
         out.update(_abandoned_verdict(ctx, found))
     else:
