@@ -258,14 +258,14 @@ def test_the_history_chart_draws_each_step_and_says_it_in_words():
     scores = [1.5] * 5 + [2.0] * 2 + [2.5] * 3 + [3.5] * 3 + [4.0] * 3 + [4.5] * 20
     history = pd.DataFrame({"microsystem_id": "A", "month": months, "score": scores})
     svg = history_svg(history)
-    assert svg.startswith('<svg class="qi-prog"') and 'aria-hidden="true"' in svg
+    assert svg.startswith('<svg viewBox="0 0 96 24" aria-hidden="true">')
     assert svg.count("V") == 5  # one vertical stroke per move
     text = history_text(history)
     assert (
         text == "1.5 Jan 2024, 2.0 Jun 2024, 2.5 Aug 2024, 3.5 Nov 2024, 4.0 Feb 2025, 4.5 May 2025"
     )
     # small enough for 500 microsystems in an index under 1 MB
-    assert len(svg) + len(text) < 320
+    assert len(svg) + len(text) < 220
 
 
 # ---- the demo's planted pilots ---------------------------------------------------------------
@@ -314,7 +314,8 @@ def test_the_planted_pilots_never_lose_ground(demo_tables, demo_progress):
 
 
 def test_qi_init_writes_a_coach_scores_file_that_reads_as_empty(tmp_path):
-    from qi_helpers.data.scaffold import PROGRESS_SCORES_FILE, init_project
+    from qi_helpers.data.scaffold import init_project
+    from qi_helpers.project import PROGRESS_SCORES_FILE
 
     init_project(tmp_path / "new")
     path = tmp_path / "new" / PROGRESS_SCORES_FILE

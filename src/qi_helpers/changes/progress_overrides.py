@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from qi_helpers.changes.progress import PROGRESS_SCALE
-from qi_helpers.data.scaffold import PROGRESS_SCORES_FILE, PROGRESS_SCORES_TEMPLATE
+from qi_helpers.data.scaffold import PROGRESS_SCORES_TEMPLATE
 from qi_helpers.errors import ConfigError
+from qi_helpers.project import PROGRESS_SCORES_FILE
 
 __all__ = [
     "OVERRIDES_FILE",

@@ -40,7 +40,6 @@ from qi_helpers.measures import CHARTS
 from qi_helpers.workflow import WORKBOOKS
 
 __all__ = [
-    "PROGRESS_SCORES_FILE",
     "PROGRESS_SCORES_TEMPLATE",
     "TEMPLATE_ROWS",
     "find_source_project",
@@ -48,9 +47,6 @@ __all__ = [
     "template_tables",
 ]
 
-#: Where a project keeps its coaches' progress scores (read by
-#: :mod:`qi_helpers.changes.progress_overrides`).
-PROGRESS_SCORES_FILE = Path("parameters") / "progress_scores.csv"
 #: The file ``qi init`` writes: the header and a commented example (a ``#`` row is skipped).
 PROGRESS_SCORES_TEMPLATE = (
     "microsystem_id,month,score,reason,coach\n"
@@ -396,6 +392,8 @@ def init_project(
         for name, frame in tables.items():
             neutralise_formulas(frame).to_excel(writer, sheet_name=name, index=False)
     written.append(book)
+    from qi_helpers.project import PROGRESS_SCORES_FILE  # here: the project imports data
+
     scores = target / PROGRESS_SCORES_FILE
     if force or not scores.exists():
         scores.write_text(PROGRESS_SCORES_TEMPLATE, encoding="utf-8")

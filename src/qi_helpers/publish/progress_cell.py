@@ -3,7 +3,8 @@
 Workbook 04 writes every microsystem's progress score by month to
 ``outputs/data/progress.parquet`` (:func:`qi_helpers.changes.progress.progress_scores`); the
 coaches' scores come from ``parameters/progress_scores.csv``, read when the index is made so that
-a coach's edit shows at the next ``qi publish``
+a coach's edit shows at the next ``qi publish`` (or ``qi run``, which publishes again when the
+file changed)
 (:func:`qi_helpers.changes.progress_overrides.read_progress_overrides`). The history is a small
 inline SVG step line (no script, drawn in the text colour) with its text equivalent beside it:
 the months where the score moved, so that the chart is never the only way to read it. About 500
@@ -18,11 +19,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from qi_helpers.changes.progress import PROGRESS_SCALE, progress_steps
-from qi_helpers.changes.progress_overrides import (
-    OVERRIDES_FILE,
-    read_progress_overrides,
-    with_overrides,
-)
+from qi_helpers.changes.progress_overrides import read_progress_overrides, with_overrides
 from qi_helpers.errors import ConfigError
 from qi_helpers.project import Project
 from qi_helpers.publish.tables import read_output_table
@@ -43,8 +40,8 @@ def history_svg(history: pd.DataFrame) -> str:
     Returns
     -------
     str
-        An ``<svg>`` element (``aria-hidden``: the text equivalent is beside it); empty with no
-        month.
+        An ``<svg>`` element (``aria-hidden``: the text equivalent is beside it), about 60 bytes
+        and 10 more per move; empty with no month.
     """
     if history.empty or history["month"].isna().all():
         return ""
@@ -60,10 +57,10 @@ def history_svg(history: pd.DataFrame) -> str:
             x = round(i * _WIDTH / n)
             path.append(f"H{x}V{y(scores[i])}")
     path.append(f"H{_WIDTH}")
+    # Its size, stroke and the faint line at 3 come from the stylesheet (``.qi-ms svg``).
     return (
-        f'<svg class="qi-prog" width="{_WIDTH}" height="{_HEIGHT}" viewBox="0 0 {_WIDTH} '
-        f'{_HEIGHT}" aria-hidden="true"><path d="M0 {y(3)}H{_WIDTH}" class="qi-prog-mid"/>'
-        f'<path d="{"".join(path)}"/></svg>'
+        f'<svg viewBox="0 0 {_WIDTH} {_HEIGHT}" aria-hidden="true"><path d="{"".join(path)}"/>'
+        "</svg>"
     )
 
 
@@ -108,7 +105,7 @@ def progress_cells(project: Project, ids: list[str]) -> tuple[dict[str, dict[str
         return {}, ""
     note = ""
     try:
-        overrides = read_progress_overrides(project.root / OVERRIDES_FILE, ids)
+        overrides = read_progress_overrides(project.progress_scores_file, ids)
     except ConfigError as exc:
         overrides, note = read_progress_overrides(project.root / "-", ids), str(exc)
     scores = with_overrides(scores.astype({"microsystem_id": str}), overrides)
