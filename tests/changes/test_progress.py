@@ -324,3 +324,34 @@ def test_qi_init_writes_a_coach_scores_file_that_reads_as_empty(tmp_path):
     example = path.read_text(encoding="utf-8").splitlines()[2].lstrip("# ")
     path.write_text(path.read_text(encoding="utf-8") + example + "\n", encoding="utf-8")
     assert read_progress_overrides(path, ["RIV-PC1"])["score"].tolist() == [3.5]
+
+
+def test_an_adopter_does_not_count_another_adopters_gain_as_its_own_spread():
+    tracking = pd.DataFrame(
+        {"microsystem_id": [MS, "B"], "change": ["C", "C"],
+         "verdict": ["improved and holding", "improved and holding"],
+         "as_of": [pd.Timestamp("2025-02-03")] * 2}
+    )  # fmt: skip
+    score, words = score_in("2025-03-01", drivers=DIAGRAM, pdsa=CYCLES, results=IMPROVED,
+                            tracking=tracking)  # fmt: skip
+    assert score == 4.5 and "spread" not in words
+
+
+def test_an_aim_measure_worse_stops_the_score_at_3_5_and_says_why():
+    results = [*IMPROVED, verdict("wait2", "outcome", "2024-06-03", "worsened")]
+    drivers = pd.concat([DIAGRAM, DIAGRAM.iloc[[0]].assign(measure_id="wait2")])
+    score, words = score_in("2025-01-01", drivers=drivers, pdsa=CYCLES, results=results)
+    assert score == 3.5 and "not 4: the aim's measure 'Wait2' is worse" in words
+
+
+def test_a_teams_history_reads_month_score_and_evidence():
+    from qi_helpers.changes import progress_history
+
+    table = progress_scores([MS], drivers=DIAGRAM, pdsa=pd.DataFrame(CYCLES),
+                            results=pd.DataFrame(IMPROVED), last="2024-11-30")  # fmt: skip
+    history = progress_history(table)
+    assert history["month"].tolist() == [
+        "Feb 2024", "Mar 2024", "May 2024", "Aug 2024", "Nov 2024"
+    ]  # fmt: skip
+    assert history["score"].tolist() == ["1.5", "2.5", "3.5", "4.0", "4.5"]
+    assert history["evidence"].iloc[1].startswith("2.5 changes tested: 1 PDSA cycle of 'C'")

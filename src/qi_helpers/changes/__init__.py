@@ -88,6 +88,7 @@ from qi_helpers.changes.prepare import (
 )
 from qi_helpers.changes.progress import (
     PROGRESS_SCALE,
+    progress_history,
     progress_now,
     progress_scores,
     progress_steps,
@@ -156,6 +157,7 @@ __all__ = [
     "plot_pdsa_timeline",
     "plot_subgroups",
     "prepare_slices",
+    "progress_history",
     "progress_now",
     "progress_scores",
     "progress_steps",

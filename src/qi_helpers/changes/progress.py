@@ -13,7 +13,8 @@ words, and a coach may record a different score with a reason
 :func:`progress_scores` gives one row per microsystem and month; the score of a month uses only
 evidence dated up to that month's end (no look-ahead), and the score is the highest step whose
 evidence holds (see its Notes for each step). :func:`progress_steps` keeps the months where the
-score moved, the history a team reads; :func:`progress_now` counts the microsystems at each step.
+score moved, the history a team reads (:func:`progress_history`: one microsystem's, as a table
+for people); :func:`progress_now` counts the microsystems at each step.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "PROGRESS_SCALE",
     "SIGNIFICANT_MONTHS",
     "SUSTAINED_MONTHS",
+    "progress_history",
     "progress_now",
     "progress_scores",
     "progress_steps",
@@ -184,11 +186,13 @@ def _evidence(
             if "as_of" in tracking.columns
             else pd.Series(as_of, index=tracking.index)
         )
+        # a change this team adopted from others is not its own to spread
+        adopted = set(tracking.loc[tracking["microsystem_id"] == ms, "change"])
         for (_, r), when in zip(tracking.iterrows(), dates, strict=True):
             when = as_of if pd.isna(when) else pd.Timestamp(when)
             if r["microsystem_id"] == ms and r["verdict"] in ("lost", "worsened"):
                 ev.lost.append((when, f"'{r['change']}' {r['verdict']} in tracking"))
-            elif r["microsystem_id"] != ms and r["verdict"] == "improved and holding":
+            elif r["verdict"] == "improved and holding" and r["change"] not in adopted:
                 ev.spread.append((when, str(r["change"]), str(r["microsystem_id"])))
     return ev
 
@@ -244,7 +248,10 @@ def _lasting(
     aimed = [s for s in strong if s.aim]
     worse = [s for s in ev.signals if s.since <= end and s.aim and s.verdict == "worsened"]
     held = [s for s in aimed if s.since <= end - pd.DateOffset(months=SIGNIFICANT_MONTHS)]
-    if not held or worse:
+    if held and worse:
+        names = ", ".join(f"'{s.name}'" for s in worse)
+        return score, f"{words}; not 4: the aim's measure {names} is worse"
+    if not held:
         return score, words
     score, words = (
         4.0,
@@ -364,7 +371,8 @@ def progress_scores(
       months or more and tracking shows no loss (no ``lost`` or ``worsened`` sustain verdict).
     - **5 outstanding sustainable results**: 4.5, and the aim is reached (the measure's level
       after the change meets its ``target``, dated at its last period) or the change has spread
-      and holds (an adopter's sustain verdict is ``improved and holding``).
+      and holds (the sustain verdict of another team that adopted it, this team not being an
+      adopter of it, is ``improved and holding``).
 
     A balancing measure worse after the change (``balancing_flag``) caps the score at
     :data:`BALANCING_CAP`, and the evidence says so.
@@ -431,4 +439,29 @@ def progress_now(scores: pd.DataFrame) -> pd.DataFrame:
             {"score": s, "label": name, "microsystems": int(counts.get(s, 0))}
             for s, name in sorted(PROGRESS_SCALE.items(), reverse=True)
         ]
+    )
+
+
+def progress_history(scores: pd.DataFrame) -> pd.DataFrame:
+    """One microsystem's history as a team reads it: each month its score moved, and why.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        From :func:`progress_scores` (one microsystem).
+
+    Returns
+    -------
+    DataFrame
+        ``month`` ("Sep 2024"), ``score`` ("3.5") and ``evidence``, one row per move of
+        :func:`progress_steps`, oldest first.
+    """
+    steps = progress_steps(scores)
+    months = [_month(m) if pd.notna(m) else "" for m in steps["month"]]
+    return pd.DataFrame(
+        {
+            "month": months,
+            "score": [f"{s:.1f}" for s in steps["score"]],
+            "evidence": steps["evidence"].to_numpy(),
+        }
     )
