@@ -27,6 +27,7 @@ from qi_helpers.workflow import writer_of
 
 __all__ = [
     "OUTPUT_SETTINGS",
+    "PROGRESS_SCORES_FILE",
     "PROJECT_FILE",
     "Project",
     "deep_merge",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 PROJECT_FILE = Path("parameters") / "project.yaml"
+#: Where a coach records progress scores that differ from the computed ones, with a reason
+#: (:mod:`qi_helpers.changes.progress_overrides`; ``qi init`` writes a template).
+PROGRESS_SCORES_FILE = Path("parameters") / "progress_scores.csv"
 
 #: Settings of ``parameters/project.yaml`` that name a file or folder the code writes: their
 #: default and the folder a relative value starts from (``root``: the project folder, ``data``:
@@ -236,6 +240,11 @@ class Project:
     def outputs_dir(self) -> Path:
         """``outputs/``: everything generated (the ``outputs`` setting, inside the project)."""
         return self.output_path("outputs")
+
+    @property
+    def progress_scores_file(self) -> Path:
+        """``parameters/progress_scores.csv``: the coaches' progress scores (may be missing)."""
+        return self.root / PROGRESS_SCORES_FILE
 
     @property
     def data_dir(self) -> Path:

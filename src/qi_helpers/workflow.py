@@ -136,6 +136,7 @@ WORKBOOKS: dict[str, Workbook] = {
                 "observations",
                 "adoption",
                 "drivers",
+                "pdsa",
             ),
             # 04 also reads the staff membership (readiness by microsystem) and any profiles
             # from 01, and the verdicts of 03.
@@ -146,7 +147,7 @@ WORKBOOKS: dict[str, Workbook] = {
                 "results/*.parquet",
             ),
             depends_on=("01", "03"),
-            writes=("spread_plan",),
+            writes=("spread_plan", "progress"),
         ),
     )
 }

@@ -74,3 +74,18 @@ def test_a_chart_long_enough_says_the_change_is_too_small_not_one_more_period() 
     assert np.isnan(row["periods_needed"])
     assert "too small to detect" in row["reason"], row["reason"]
     assert "could show a rise of about" in row["reason"]
+
+
+def test_a_verdict_is_dated_from_the_period_its_chart_first_showed_it() -> None:
+    # 30 weeks at exactly 30 of 100 (frozen p chart: cl 30%, limits 16.3% to 43.7%), then ten
+    # weeks alternating 38 and 28 (no point beyond the limits, a crossing every week: no rule
+    # fires), then one week at 50 (beyond the upper limit) and ten more alternating. Judged on
+    # the data up to each week, the chart shows the improvement from week 40 (the 50) on, and
+    # not before: ``verdict_since`` is that week's period, never a later or an earlier one.
+    series = _series([30] * 30 + [38, 28] * 5 + [50] + [28, 38] * 4 + [28])
+    row = analyse(series, _measure("up"), _pdsa(series["period"].iloc[30])).verdicts.iloc[0]
+    assert row["verdict"] == "improved"
+    assert row["verdict_since"] == series["period"].iloc[40]
+    cut = series.iloc[:40]  # the data up to the week before: no verdict yet
+    before = analyse(cut, _measure("up"), _pdsa(series["period"].iloc[30])).verdicts.iloc[0]
+    assert before["verdict"] == "no signal yet" and pd.isna(before["verdict_since"])

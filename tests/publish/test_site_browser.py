@@ -415,6 +415,34 @@ def test_index_summary_counts_what_the_results_say(demo_site, browser):
     context.close()
 
 
+def test_index_shows_each_teams_progress_score_and_history(demo_site, demo_tables, browser):
+    root, site = demo_site
+    scores = pd.read_parquet(root / "outputs" / "data" / "progress.parquet")
+    now = scores[scores["month"] == scores["month"].max()].set_index("microsystem_id")["score"]
+    planted = demo_tables["truth_effects"].groupby("microsystem_id")["planted_as"].agg(set)
+    pilots = [ms for ms, kinds in planted.items() if kinds == {"pilot"}]
+    assert all(now[ms] >= 3.5 for ms in pilots) and sum(now[ms] >= 4 for ms in pilots) >= 3
+    assert [now[ms] for ms, k in planted.items() if "harm" in k] == [3.0]  # capped
+    assert [now[ms] for ms, k in planted.items() if k == {"failed"}] == [2.5]  # abandoned
+    page, context, _, _, errors = _open(browser, (site / "index.html").as_uri())
+    rows = page.locator("#qi-ms-table tbody tr")
+    for ms in [*pilots, "HIL-PC2"]:
+        row = rows.filter(has_text=ms)
+        cell = row.locator("td:nth-child(5)")
+        assert cell.locator("b").inner_text() == f"{now[ms]:.1f}"
+        assert cell.locator("svg[aria-hidden=true]").count() == 1
+        assert cell.locator("svg").bounding_box()["width"] == 96
+        history = cell.locator("small").inner_text()  # the chart in words, selectable text
+        assert history.split(", ")[-1].startswith(f"{now[ms]:.1f} ")  # the last move: now
+        assert history[:3] in {"1.0", "1.5", "2.0"}  # the month before the first cycle
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    first = rows.filter(has_text=pilots[0])
+    first.screenshot(path=str(SCREENSHOTS / "index_progress_row.png"))
+    page.locator("#qi-ms-table").screenshot(path=str(SCREENSHOTS / "index_progress.png"))
+    assert not errors
+    context.close()
+
+
 def test_funnel_page_reads_at_1280_px_with_full_width_charts(demo_site, browser):
     """Issue 20: the funnel page has no sideways scroll at 1280 px, its charts take the width of
     the text column, and every chart has alt text; its link from the index opens it."""

@@ -28,6 +28,9 @@ Modules:
 - :mod:`~qi_helpers.changes.figures`: the figures of workbook 03;
 - :mod:`~qi_helpers.changes.drivers`: the microsystem's driver diagram, each change idea marked
   by its PDSA cycles and verdicts (:mod:`~qi_helpers.changes.driver_html` draws it as HTML);
+- :mod:`~qi_helpers.changes.progress`: the IHI progress score of each microsystem by month, from
+  the evidence, with the evidence in words; :mod:`~qi_helpers.changes.progress_overrides`: a
+  coach's scores (``parameters/progress_scores.csv``) beside the computed ones;
 - :mod:`~qi_helpers.changes.card_content`: what a report card holds, as plain text;
 - :mod:`~qi_helpers.changes.report_card`: the report card's content, and writing its files;
 - :mod:`~qi_helpers.changes.slides`: the report card as slides (python-pptx);
@@ -82,6 +85,19 @@ from qi_helpers.changes.prepare import (
     organisation_series,
     prepare_slices,
 )
+from qi_helpers.changes.progress import (
+    PROGRESS_SCALE,
+    progress_history,
+    progress_now,
+    progress_scores,
+    progress_steps,
+)
+from qi_helpers.changes.progress_overrides import (
+    OVERRIDES_FILE,
+    progress_text,
+    read_progress_overrides,
+    with_overrides,
+)
 from qi_helpers.changes.report_card import ReportCard, report_card, write_report_card
 from qi_helpers.changes.series import (
     assign_microsystems,
@@ -99,6 +115,8 @@ __all__ = [
     "CASE_CHARTS",
     "FAMILY_ORDER",
     "IDEA_STATUSES",
+    "OVERRIDES_FILE",
+    "PROGRESS_SCALE",
     "RATIO_CHARTS",
     "RESULT_COLUMNS",
     "SERIAL_CORRELATION_NOTE",
@@ -137,6 +155,12 @@ __all__ = [
     "plot_pdsa_timeline",
     "plot_subgroups",
     "prepare_slices",
+    "progress_history",
+    "progress_now",
+    "progress_scores",
+    "progress_steps",
+    "progress_text",
+    "read_progress_overrides",
     "report_card",
     "series_for_microsystem",
     "subgroup_effects",
@@ -146,6 +170,7 @@ __all__ = [
     "suppress_small",
     "verdict_table",
     "what_next",
+    "with_overrides",
     "write_report_card",
     "write_results",
 ]

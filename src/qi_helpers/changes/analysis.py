@@ -228,6 +228,7 @@ def _verdict_row(ctx: MeasureData, **values: Any) -> dict[str, Any]:
         "effect_high": math.nan,
         "effect_kind": ctx.kind,
         "periods_needed": math.nan,
+        "verdict_since": pd.NaT,
         "baseline_stable": pd.NA,
         "variation_icon": None,
         "assurance_icon": None,

@@ -40,7 +40,7 @@ from qi_helpers.measures import Measure
 from qi_helpers.spc.qic import qic
 from qi_helpers.spc.rules import signals
 
-__all__ = ["MeasureData", "baseline_stable", "judge_change"]
+__all__ = ["MeasureData", "baseline_stable", "judge_change", "verdict_since"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,6 +279,34 @@ def _detectable_later(ctx: MeasureData, sigma: float, n_after: int) -> str:
     )
 
 
+def verdict_since(ctx: MeasureData, ref0: int, i0: int, i1: int, label: str | None) -> Any:
+    """The first period by which the data showed a signalled verdict: its date, no look-ahead.
+
+    The change of periods ``[i0, i1)`` is judged again on the data up to earlier periods (the
+    same frozen baseline ``[ref0, i0)`` and rule, at least ``min_after`` periods after the
+    change). The period is found by bisection between the first period that could be judged
+    and the last one (which gives ``label``): about log2(n) charts instead of n. The period
+    returned always gives ``label`` when judged on the data up to it, so a team looking at its
+    chart then would have seen this verdict (the evidence date of a progress score,
+    :mod:`qi_helpers.changes.progress`); when a runs signal came and went, it is one of the
+    periods where it was seen, not always the first.
+    """
+    before = ctx.rows_of(ref0, i0)
+
+    def shows(k: int) -> bool:
+        frozen = ctx.chart_of(pd.concat([before, ctx.rows_of(i0, k + 1)]), freeze=i0 - ref0)
+        found, _, spc = judge_after_baseline(frozen, i0 - ref0, ctx.rules, ctx.improvement)
+        return bool(spc) and found == label
+
+    lo, hi = i0 + max(ctx.min_after, 1) - 1, i1 - 1
+    if lo < hi and shows(lo):
+        hi = lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if shows(mid) else (mid, hi)
+    return pd.Timestamp(ctx.periods[hi])
+
+
 def judge_change(
     ctx: MeasureData, ref0: int, i0: int, i1: int, test: pd.Series, *, abandoned: bool
 ) -> dict[str, Any]:
@@ -315,6 +343,7 @@ def judge_change(
     }
     if found.signal:
         out.update(verdict=found.label, reason=f"{found.why} after the change; {found.means}")
+        out["verdict_since"] = verdict_since(ctx, ref0, i0, i1, found.label)
     elif abandoned:
         out.update(_abandoned_verdict(ctx, found))
     else:

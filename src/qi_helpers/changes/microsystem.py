@@ -112,6 +112,9 @@ class MicrosystemAnalysis:
           ``rate ratio`` without a scale; intervals ignore serial correlation);
         - ``periods_needed``: for ``no signal yet``, about how many more periods a chart needs
           to show the change (NaN otherwise or when it would not show);
+        - ``verdict_since``: for ``improved`` and ``worsened``, the first period from which the
+          change, judged on the data up to each period, has had this verdict
+          (:func:`qi_helpers.changes.judging.verdict_since`); NaT otherwise;
         - ``balances``: for a balancing measure, the outcome it balances;
         - ``balancing_flag``: a balancing measure that worsened (verdict ``worsened`` or an
           effect interval wholly on the worse side);
@@ -159,6 +162,7 @@ class MicrosystemAnalysis:
         table["decision"] = table["decision"].astype("string")
         table["start"] = pd.to_datetime(table["start"])
         table["last_period"] = pd.to_datetime(table["last_period"])
+        table["verdict_since"] = pd.to_datetime(table["verdict_since"])
         table["baseline_stable"] = table["baseline_stable"].astype("boolean")
         for c in ("n_baseline", "n_after"):
             table[c] = table[c].astype("int64")

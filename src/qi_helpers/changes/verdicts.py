@@ -82,6 +82,7 @@ RESULT_COLUMNS = [
     "effect_high",
     "effect_kind",
     "periods_needed",
+    "verdict_since",
     "balances",
     "balancing_flag",
     "baseline_stable",

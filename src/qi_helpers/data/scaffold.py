@@ -8,6 +8,9 @@ The new project gets
 * ``workbooks/``: the four workbooks, copied from the source project;
 * ``data/<table>.csv`` for every table of the data contracts, with the header and one example
   row, and ``data/templates.xlsx`` with the same templates as sheets;
+* ``parameters/progress_scores.csv``: where a coach records a progress score that differs from
+  the computed one, with a reason (:mod:`qi_helpers.changes.progress_overrides`): the header and
+  a commented example;
 * ``README.md``: what to fill in, and how to check and run.
 
 Where the workbooks come from: the package does not carry a second copy of them (it would drift
@@ -36,7 +39,20 @@ from qi_helpers.errors import ConfigError
 from qi_helpers.measures import CHARTS
 from qi_helpers.workflow import WORKBOOKS
 
-__all__ = ["TEMPLATE_ROWS", "find_source_project", "init_project", "template_tables"]
+__all__ = [
+    "PROGRESS_SCORES_TEMPLATE",
+    "TEMPLATE_ROWS",
+    "find_source_project",
+    "init_project",
+    "template_tables",
+]
+
+#: The file ``qi init`` writes: the header and a commented example (a ``#`` row is skipped).
+PROGRESS_SCORES_TEMPLATE = (
+    "microsystem_id,month,score,reason,coach\n"
+    "# A coach's score (1 to 5 by halves) holds from its month until the next one; remove the #:\n"
+    '# RIV-PC1,2025-06,3.5,"aim reached in the last audit, not in our data yet",A. Coach\n'
+)
 
 #: One example row per table, in the contract's column order (required, then optional).
 TEMPLATE_ROWS: dict[str, dict[str, object]] = {
@@ -376,6 +392,12 @@ def init_project(
         for name, frame in tables.items():
             neutralise_formulas(frame).to_excel(writer, sheet_name=name, index=False)
     written.append(book)
+    from qi_helpers.project import PROGRESS_SCORES_FILE  # here: the project imports data
+
+    scores = target / PROGRESS_SCORES_FILE
+    if force or not scores.exists():
+        scores.write_text(PROGRESS_SCORES_TEMPLATE, encoding="utf-8")
+        written.append(scores)
     readme = target / "README.md"
     readme.write_text(_readme(tables), encoding="utf-8")
     written.append(readme)

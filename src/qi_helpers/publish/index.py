@@ -22,6 +22,7 @@ from qi_helpers.publish.context import SiteContext, site_context
 from qi_helpers.publish.digest_panel import digest_panel
 from qi_helpers.publish.org_summary import microsystem_tally, organisation_summary
 from qi_helpers.publish.pages import Page
+from qi_helpers.publish.progress_cell import progress_cells
 from qi_helpers.publish.provenance import format_day, format_period
 from qi_helpers.publish.run_record import read_run_manifest
 from qi_helpers.publish.tables import read_output_table, read_results
@@ -243,7 +244,9 @@ def render_index(
     report; then the summary of the organisation
     (:func:`~qi_helpers.publish.org_summary.organisation_summary`).
     Every microsystem in the registry (or with a report) gets a row: kind, site, pilot or
-    adopter status, for each measure a Making Data Count variation and assurance badge with its
+    adopter status, its progress score now (and a coach's, if any) with its history as a small
+    chart and in words (:mod:`~qi_helpers.publish.progress_cell`), for each measure a Making
+    Data Count variation and assurance badge with its
     last value, the last data period, the run status (``ok``, ``failed`` linking to the error,
     ``stale``, ``not run``) and the report link. Sorting and filtering use a small inline script;
     without it the table is a plain table. Every value from data is HTML-escaped. ``funnels``,
@@ -263,6 +266,7 @@ def render_index(
     ids = list(registry.index) if not registry.empty else []
     ids += sorted({p.name for p in pages if p.workbook == _ROWS_WORKBOOK} - set(map(str, ids)))
     roles = _roles(project, ctx)
+    progress, progress_note = progress_cells(project, list(map(str, ids)))
     rows, last_periods = [], []
     for ms_id in map(str, ids):
         found = by_key.get((_ROWS_WORKBOOK, ms_id), {})
@@ -272,6 +276,7 @@ def render_index(
         row["downloads"] = [
             {"href": d.href, "short": d.short} for d in (downloads or {}).get(ms_id, [])
         ]
+        row["progress"] = progress.get(ms_id)
         rows.append(row)
         if last is not None:
             last_periods.append(last)
@@ -294,6 +299,7 @@ def render_index(
         kinds=sorted({r["kind"] for r in rows if r["kind"]}),
         sites=sorted({r["site"] for r in rows if r["site"]}),
         summary=summary,
+        progress_note=progress_note,
         changes=digest_panel(project, rows, cards),
         overview=organisation_summary(project, rows, cards)._repr_html_(),
         css=css,

@@ -262,7 +262,8 @@ class Decider:
         return False, "unchanged since its last successful run", parts
 
     def publish_parts(self, tasks: int, failed: int) -> dict[str, str]:
-        """What the site depends on: every executed notebook, the registry, parameters."""
+        """What the site depends on: every executed notebook, the registry, parameters (with the
+        coaches' progress scores)."""
         project = self.project
         parts = {
             "qi_helpers": self.version,
@@ -270,6 +271,8 @@ class Decider:
                 project.root / "parameters" / "project.yaml"
             ),
             "registry": self.hashes.digest(project.data_dir / "registry.parquet"),
+            # the coaches' progress scores: the index shows them beside the computed ones
+            "parameters/progress_scores.csv": self.hashes.digest(project.progress_scores_file),
             "last run": f"{tasks} notebooks, {failed} failed",
         }
         for path in sorted(project.notebooks_dir.glob("*/*.ipynb")):

@@ -1,0 +1,113 @@
+"""The progress cell of the index: a microsystem's score now, a coach's score, and its history.
+
+Workbook 04 writes every microsystem's progress score by month to
+``outputs/data/progress.parquet`` (:func:`qi_helpers.changes.progress.progress_scores`); the
+coaches' scores come from ``parameters/progress_scores.csv``, read when the index is made so that
+a coach's edit shows at the next ``qi publish`` (or ``qi run``, which publishes again when the
+file changed)
+(:func:`qi_helpers.changes.progress_overrides.read_progress_overrides`). The history is a small
+inline SVG step line (no script, drawn in the text colour) with its text equivalent beside it:
+the months where the score moved, so that the chart is never the only way to read it. About 500
+microsystems must fit an index under 1 MB: the chart draws only the steps (a few bytes each).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from qi_helpers.changes.progress import PROGRESS_SCALE, progress_steps
+from qi_helpers.changes.progress_overrides import read_progress_overrides, with_overrides
+from qi_helpers.errors import ConfigError
+from qi_helpers.project import Project
+from qi_helpers.publish.tables import read_output_table
+
+__all__ = ["history_svg", "history_text", "progress_cells"]
+
+_WIDTH, _HEIGHT = 96, 24  # the chart's box, in CSS pixels
+
+
+def history_svg(history: pd.DataFrame) -> str:
+    """A microsystem's scores by month as a step line: 1 at the bottom, 5 at the top.
+
+    Parameters
+    ----------
+    history : DataFrame
+        ``month, score`` of one microsystem, in month order.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element (``aria-hidden``: the text equivalent is beside it), about 60 bytes
+        and 10 more per move; empty with no month.
+    """
+    if history.empty or history["month"].isna().all():
+        return ""
+    scores = history["score"].to_numpy(float)
+    n = len(scores)
+
+    def y(score: float) -> int:
+        return round(_HEIGHT - 2 - (score - 1) / 4 * (_HEIGHT - 4))
+
+    path = [f"M0 {y(scores[0])}"]
+    for i in range(1, n):
+        if scores[i] != scores[i - 1]:
+            x = round(i * _WIDTH / n)
+            path.append(f"H{x}V{y(scores[i])}")
+    path.append(f"H{_WIDTH}")
+    # Its size, stroke and the faint line at 3 come from the stylesheet (``.qi-ms svg``).
+    return (
+        f'<svg viewBox="0 0 {_WIDTH} {_HEIGHT}" aria-hidden="true"><path d="{"".join(path)}"/>'
+        "</svg>"
+    )
+
+
+def history_text(history: pd.DataFrame) -> str:
+    """The history in words: ``"1.5 Jun 2024, 2.0 Aug 2024, 3.5 Oct 2024"`` (each move)."""
+    steps = progress_steps(history.assign(microsystem_id=""))
+    steps = steps[steps["month"].notna()]
+    return ", ".join(
+        f"{s:.1f} {m:%b %Y}" for s, m in zip(steps["score"], steps["month"], strict=True)
+    )
+
+
+def _cell(history: pd.DataFrame) -> dict[str, Any]:
+    """One microsystem's cell: its score now, the coach's, the chart and its words."""
+    now = history.iloc[-1]
+    score = float(now["score"])
+    coach = now.get("coach_score")
+    has_coach = coach is not None and pd.notna(coach)
+    return {
+        "score": f"{score:.1f}",
+        "label": PROGRESS_SCALE.get(score, ""),
+        "coach": f"{float(coach):.1f}" if has_coach else "",
+        "coach_reason": str(now.get("coach_reason", "") or "") if has_coach else "",
+        "svg": Markup(history_svg(history)),  # noqa: S704 - made here from numbers only
+        "text": history_text(history),
+    }
+
+
+def progress_cells(project: Project, ids: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
+    """Every microsystem's progress cell, and a note when the coaches' file has a problem.
+
+    Returns
+    -------
+    cells : dict
+        ``microsystem_id -> {score, label, coach, coach_reason, svg, text}``; a microsystem
+        missing from ``progress.parquet`` (workbook 04 not run yet) has no cell.
+    note : str
+        Empty, or the coaches' file's problems (the computed scores are still shown).
+    """
+    scores = read_output_table(project.data_dir / "progress.parquet")
+    if scores.empty or not {"microsystem_id", "month", "score"} <= set(scores.columns):
+        return {}, ""
+    note = ""
+    try:
+        overrides = read_progress_overrides(project.progress_scores_file, ids)
+    except ConfigError as exc:
+        overrides, note = read_progress_overrides(project.root / "-", ids), str(exc)
+    scores = with_overrides(scores.astype({"microsystem_id": str}), overrides)
+    scores = scores.sort_values(["microsystem_id", "month"], kind="stable")
+    return {str(ms): _cell(h) for ms, h in scores.groupby("microsystem_id", sort=False)}, note
