@@ -196,7 +196,7 @@ def test_profile_table_and_words_read_in_words(assessed):
     table = profile_table(assessed.reset_index(), "D")
     assert len(table) == 10  # every characteristic, rated or not
     first = table.iloc[0]
-    assert first["Characteristic"] == "leadership" and first["Team (1-3)"] == 1.7
+    assert first["Characteristic"] == "leadership" and first["team_score"] == 1.7
     assert first["Organisation (quartiles)"] == "1.7 / 2.0 / 2.7"
     assert first["Rank"] == "4 of 5" and first["Standing"] == "gap"
     assert table.iloc[1]["Characteristic"] == "organisational support"

@@ -283,8 +283,10 @@ def profile_table(assessment: pd.DataFrame, microsystem_id: str) -> pd.DataFrame
     Returns
     -------
     DataFrame
-        ``Characteristic`` (in words), ``Team (1-3)``, ``Respondents``, ``Organisation
-        (quartiles)`` ("1.9 / 2.1 / 2.4": lower quartile / median / upper quartile),
+        ``Characteristic`` (in words), ``team_score`` (its mean, 1-3, one decimal; headed
+        "Team (1-3)" by :data:`qi_helpers.table_formats.KNOWN_COLUMNS`), ``Respondents``,
+        ``Organisation (quartiles)`` ("1.9 / 2.1 / 2.4": lower quartile / median / upper
+        quartile),
         ``Rank`` ("3 of 12"), ``Standing`` and, with a previous round, ``Since last round``.
     """
     team = team_characteristics(assessment, microsystem_id)
@@ -300,7 +302,7 @@ def profile_table(assessment: pd.DataFrame, microsystem_id: str) -> pd.DataFrame
     table = pd.DataFrame(
         {
             "Characteristic": team["label"].to_numpy(),
-            "Team (1-3)": team["score"].round(1).to_numpy(),
+            "team_score": team["score"].round(1).to_numpy(),
             "Respondents": team["respondents"].astype("Int64").to_numpy(),
             "Organisation (quartiles)": org,
             "Rank": rank,
