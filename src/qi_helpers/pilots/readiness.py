@@ -142,7 +142,8 @@ def readiness_by_microsystem(
     min_respondents : int
         Fewer respondents than this sets ``too_few``.
     round : int or date, optional
-        The last round to use (later rounds are left out).
+        The last round to use (later rounds are left out); no effect when the survey has no
+        rounds.
     as_of : date, optional
         With dated rounds, the rounds after this date are left out (workbook 02 passes the
         selection's date, so that pilots are chosen on what was known then).
