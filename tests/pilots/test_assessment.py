@@ -269,3 +269,18 @@ def test_the_profile_chart_says_in_words_what_it_shows():
     standings = [t.get_text() for t in ax.texts]
     assert standings.count("not rated") == 9 and standings.count("strength") == 1
     assert np.isclose(ax.get_xlim(), (0.9, 3.9)).all()
+
+
+def test_a_change_reads_as_the_difference_of_the_scores_shown():
+    # D: round 1 answers 2, 2, 3, 2 (2.25, shown 2.2), round 2 answers 3, 2, 3, 2 (2.5): the
+    # change is 0.25, and reads "up 0.3" as 2.2 to 2.5 do.
+    rounds = pd.concat(
+        [
+            _answers({"D": [2, 2, 3, 2]}, round="1"),
+            _answers({"D": [3, 2, 3, 2]}, round="2"),
+        ],
+        ignore_index=True,
+    )
+    out = assess_characteristics(rounds, min_teams=1)
+    assert out["change"].item() == pytest.approx(0.25)
+    assert out["change_words"].item() == "up 0.3 (2.2 to 2.5)"

@@ -140,7 +140,8 @@ def _change_words(row: pd.Series, min_change: float) -> str:
     if abs(now - before) < min_change - 1e-9:
         return f"about the same ({before:.1f} then {now:.1f})"
     way = "up" if now > before else "down"
-    return f"{way} {abs(now - before):.1f} ({before:.1f} to {now:.1f})"
+    shown = abs(round(now, 1) - round(before, 1))  # as the two scores read, one decimal each
+    return f"{way} {shown:.1f} ({before:.1f} to {now:.1f})"
 
 
 def assess_characteristics(
