@@ -16,6 +16,7 @@ from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.project import Project
 
 __all__ = [
+    "ASSESSMENT",
     "PREPARED_INPUTS",
     "PREPARED_UPSTREAM",
     "RECORD",
@@ -30,8 +31,16 @@ __all__ = [
 ]
 
 #: The input tables the slices are made from (``observations``, ``patients`` and ``drivers``
-#: optional).
-PREPARED_INPUTS = ("measures", "measure_events", "observations", "pdsa", "patients", "drivers")
+#: optional; ``readiness`` makes the organisation's assessment by characteristic).
+PREPARED_INPUTS = (
+    "measures",
+    "measure_events",
+    "observations",
+    "pdsa",
+    "patients",
+    "drivers",
+    "readiness",
+)
 #: Workbook 01's outputs the slices depend on.
 PREPARED_UPSTREAM = (
     "registry.parquet",
@@ -42,11 +51,16 @@ PREPARED_UPSTREAM = (
 #: The tables of one microsystem's folder.
 SLICE_TABLES = ("cases", "observations", "pdsa", "patients", "registry", "drivers")
 #: Version of the layout; slices of another version are made again (2: with ``series.parquet``,
-#: 3: with ``drivers.parquet``, the microsystem's own driver diagram).
-SLICES_FORMAT = 3
+#: 3: with ``drivers.parquet``, the microsystem's own driver diagram; 4: with
+#: ``assessment.parquet``).
+SLICES_FORMAT = 4
 #: The organisation's measure series, every microsystem in one compact table (what funnel plots
 #: compare), written beside the slices.
 SERIES = "series.parquet"
+#: The organisation's microsystem assessment by characteristic (every team's profile against
+#: the others, :func:`qi_helpers.pilots.assessment.assess_characteristics`), written beside the
+#: slices: what workbook 03's "How the team rates itself" shows.
+ASSESSMENT = "assessment.parquet"
 #: The record of a preparation, written last.
 RECORD = "prepared.json"
 

@@ -116,9 +116,22 @@ WORKBOOKS: dict[str, Workbook] = {
             title="03 Analyse tests of change",
             purpose="",
             per_microsystem=True,
-            inputs=("measures", "measure_events", "observations", "pdsa", "patients", "drivers"),
-            # Its inputs, read once and cut per microsystem after workbook 01 (the slices).
-            upstream=("slices/measures.parquet", "slices/ms={microsystem}/*.parquet"),
+            inputs=(
+                "measures",
+                "measure_events",
+                "observations",
+                "pdsa",
+                "patients",
+                "drivers",
+                "readiness",
+            ),
+            # Its inputs, read once and cut per microsystem after workbook 01 (the slices), and
+            # the organisation's assessment by characteristic made beside them.
+            upstream=(
+                "slices/measures.parquet",
+                "slices/ms={microsystem}/*.parquet",
+                "slices/assessment.parquet",
+            ),
             depends_on=("01",),
             writes=(),
             sliced=True,

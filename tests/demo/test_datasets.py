@@ -69,7 +69,7 @@ COLUMNS = {
         "decision",
         "measure_ids",
     ],
-    "readiness": ["staff_id", "characteristic", "score"],
+    "readiness": ["staff_id", "characteristic", "score", "round"],
     "adoption": ["microsystem_id", "change", "adopted"],
     "truth_microsystems": [
         "microsystem_id",
@@ -442,7 +442,7 @@ def test_readiness_is_high_in_pilots_and_low_in_one_team(demo):
     assert mean[low] == mean.min()
     assert rd["score"].isna().any()  # can't rate
     assert rd["staff_id"].nunique() < len(demo["staff"])  # non-response
-    assert rd.groupby("staff_id").size().eq(10).all()
+    assert rd.groupby(["staff_id", "round"]).size().eq(10).all()
 
 
 def test_patients_support_equity_analysis(demo):

@@ -680,3 +680,53 @@ def test_printed_pages_keep_every_chart_on_one_page(demo_site, browser):
             (SCREENSHOTS / "report_03_print.pdf").write_bytes(pdf)
         context.close()
     assert n_figures >= 20
+
+
+# ---- The microsystem assessment by characteristic (issue 21) ------------------------------------
+
+
+def test_workbook_03_shows_how_the_team_rates_itself(demo_site, demo_tables, browser):
+    """NOR-W1, a pilot surveyed again after its tests: its profile against the organisation,
+    its strengths and gaps in words, and the change since the first round (the demo plants
+    organisational support down in every pilot's second round)."""
+    _, site = demo_site
+    path = site / "03_analyse_tests" / "NOR-W1.html"
+    text = html.unescape(re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8")))
+    text = re.sub(r"\s+", " ", text)
+    section = text[text.index("How the team rates itself") :]
+    assert "Strengths:" in section and "Gaps:" in section
+    assert "Since the survey of 6 May 2024: " in section
+    assert re.search(r"down: [^.]*organisational support \d\.\d to \d\.\d", section)
+    assert "information and information technology" in section
+    assert "information_and_information_technology" not in text
+    page, context, _, _, errors = _open(browser, path.as_uri())
+    alt = page.evaluate(
+        "Array.from(document.images).map(i => i.alt).find(a => a.includes('rates itself'))"
+    )
+    assert alt.startswith("Dot chart. How NOR-W1 rates itself on the ten success")
+    assert "open circles are the team's previous round" in alt
+    box = page.evaluate(
+        "(() => { const hs = Array.from(document.querySelectorAll('h2'));"
+        " const i = hs.findIndex(h => h.textContent.includes('How the team rates itself'));"
+        " const top = hs[i].getBoundingClientRect().top + window.scrollY - 10;"
+        " const end = hs[i + 1].getBoundingClientRect().top + window.scrollY - 10;"
+        " return [top, end - top]; })()"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    clip = {"x": 0, "y": box[0], "width": 1280, "height": box[1]}
+    page.screenshot(path=str(SCREENSHOTS / "assessment_profile.png"), full_page=True, clip=clip)
+    assert not errors, errors
+    context.close()
+
+
+def test_workbooks_02_and_04_name_the_characteristics(demo_site):
+    _, site = demo_site
+    cards = _summary_region(
+        (site / "02_select_pilots" / "02_select_pilots.html").read_text(encoding="utf-8")
+    )
+    # The pilots are chosen on the first round (as_of 2024-06-30): their strengths by name.
+    assert re.search(r"Readiness: mean \d\.\d\d of 3 [^<]*; strengths: [a-z ]+ \d\.\d of 3", cards)
+    plan = (site / "04_plan_spread" / "04_plan_spread.html").read_text(encoding="utf-8")
+    # The low-readiness team (RIV-PC3) is in the last wave with its gaps named.
+    assert re.search(r"[a-z ]+ \d\.\d of 3[^<]*: needs support before wave \d", plan)
+    assert "support first with RIV-PC3: " in html.unescape(plan)

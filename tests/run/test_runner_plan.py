@@ -62,6 +62,7 @@ def test_first_run_records_every_task_with_its_inputs(first_run):
         "pdsa",
         "patients",
         "drivers",
+        "readiness",  # the organisation's assessment by characteristic, made beside the slices
     }
     assert (first_run / three["log"]).is_file()
     assert (first_run / "outputs" / "site" / "index.html").is_file()

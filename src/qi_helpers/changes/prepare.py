@@ -14,6 +14,8 @@ one folder per microsystem under ``outputs/data/slices/``::
         series.parquet           every microsystem's measure series (organisation-wide, one
                                  row per microsystem, measure and period: what the funnel
                                  plots of the site compare, without reading every slice)
+        assessment.parquet       every team's readiness profile by characteristic against
+                                 the organisation's (:mod:`qi_helpers.pilots.assessment`)
         ms=<microsystem id>/     one folder per microsystem of the registry
             cases.parquet        its measured cases, with microsystem_id, period and weight
             observations.parquet its pre-aggregated points
@@ -52,8 +54,10 @@ import pyarrow.parquet as pq
 from qi_helpers.changes.series import assign_microsystems, measure_series, period_start
 from qi_helpers.errors import ConfigError
 from qi_helpers.io import parquet_bytes, write_bytes, write_json
+from qi_helpers.pilots.assessment import ASSESSMENT_COLUMNS, assess_characteristics
 from qi_helpers.project import Project
 from qi_helpers.slices import (
+    ASSESSMENT,
     PREPARED_UPSTREAM,
     RECORD,
     SERIES,
@@ -71,6 +75,7 @@ __all__ = [
     "PreparedSlices",
     "load_slice",
     "load_slices",
+    "organisation_assessment",
     "organisation_series",
     "prepare_slices",
 ]
@@ -201,6 +206,11 @@ SLICE_SOURCES: dict[str, tuple[str, ...]] = {
     "registry": ("registry.parquet",),
     "drivers": ("drivers",),
 }
+#: The organisation-wide assessment (:data:`~qi_helpers.slices.ASSESSMENT`) is made again when
+#: the survey or the staff membership changed.
+_ASSESSMENT_SOURCES = ("readiness", PREPARED_UPSTREAM[1])
+#: Everything a preparation may make again: the slice tables and the assessment.
+_CUTS = (*SLICE_TABLES, "assessment")
 
 
 def _to_cut(
@@ -209,9 +219,10 @@ def _to_cut(
     """The slice tables to cut again, from what changed since the last preparation."""
     old = record.get("stamp") if record.get("format") == SLICES_FORMAT else None
     if not old or set(record.get("microsystems", {})) != set(ids) or not has_series:
-        return set(SLICE_TABLES)
+        return set(_CUTS)
     changed = {k for k, v in stamp.items() if v == "volatile" or old.get(k) != v}
-    return {t for t, sources in SLICE_SOURCES.items() if changed & set(sources)}
+    sources = {**SLICE_SOURCES, "assessment": _ASSESSMENT_SOURCES}
+    return {t for t, of in sources.items() if changed & set(of)}
 
 
 def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | None]:
@@ -232,6 +243,9 @@ def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | No
     )
     tables["patients"] = (
         project.load_table("patients", required=False) if "patients" in cut else None
+    )
+    tables["readiness"] = (
+        project.load_table("readiness", required=False) if "assessment" in cut else None
     )
     return tables
 
@@ -312,6 +326,31 @@ def organisation_series(project: Project) -> pd.DataFrame:
     return pd.read_parquet(slices_dir(project) / SERIES)
 
 
+def _assessment(project: Project, readiness: pd.DataFrame | None) -> pd.DataFrame:
+    """Every team's assessment by characteristic (empty without a readiness survey)."""
+    if readiness is None or readiness.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ASSESSMENT_COLUMNS})
+    return assess_characteristics(readiness, project.read_output("membership_staff"))
+
+
+def organisation_assessment(project: Project) -> pd.DataFrame:
+    """Every team's readiness profile by characteristic, from the table beside the slices.
+
+    What workbook 03's "How the team rates itself" shows
+    (:func:`qi_helpers.pilots.assessment.assess_characteristics` of the whole survey, each
+    team's latest round), made once by :func:`prepare_slices` (prepared first when the slices
+    are missing or out of date, as :func:`load_slice` does).
+
+    Returns
+    -------
+    DataFrame
+        :data:`qi_helpers.pilots.assessment.ASSESSMENT_COLUMNS`; no rows without a survey.
+    """
+    if not slices_current(project) or not (slices_dir(project) / ASSESSMENT).is_file():
+        prepare_slices(project)
+    return pd.read_parquet(slices_dir(project) / ASSESSMENT)
+
+
 def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     """Read and validate workbook 03's inputs once and write one slice per microsystem.
 
@@ -346,7 +385,9 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     registry = project.read_output("registry")
     ids = [str(i) for i in registry["microsystem_id"]]
     has_series = (base / SERIES).is_file()
-    cut = set(SLICE_TABLES) if force else _to_cut(record, stamp, ids, has_series=has_series)
+    cut = set(_CUTS) if force else _to_cut(record, stamp, ids, has_series=has_series)
+    if not (base / ASSESSMENT).is_file():
+        cut.add("assessment")
     tables = _load_inputs(project, cut)
     parts: dict[str, _Rows] = {}
     cases = None
@@ -372,6 +413,8 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
         series = _organisation_series(base / SERIES, tables, cases, ids, period=stamp["period"])
         _write_if_changed(base / SERIES, series)
         del series
+    if "assessment" in cut:
+        _write_if_changed(base / ASSESSMENT, _assessment(project, tables.pop("readiness")))
     result = PreparedSlices(len(ids))
     folders = {}
     for ms in ids:

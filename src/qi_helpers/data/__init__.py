@@ -16,6 +16,7 @@ the tables it is handed. Modules:
 - ``problems``: :class:`Problem`, :class:`ContractError` and the lines printed per table;
 - ``validation``: the rules of one table (:func:`inspect`, :func:`validate`);
 - ``driver_checks``: the rules of driver diagrams (the ``drivers`` table);
+- ``rounds``: the readiness survey's rounds (:func:`parse_rounds`, :func:`survey_rounds`);
 - ``cross_checks``: the rules across tables (:func:`cross_check`);
 - ``report``: :class:`CheckReport`, the report of ``qi check``;
 - ``checks``: ``qi check`` itself (:func:`check_project`, :func:`check_tables`);
@@ -53,6 +54,7 @@ from qi_helpers.errors import SourceError
 from qi_helpers.data.problems import Problem, render_table
 from qi_helpers.errors import ContractError
 from qi_helpers.data.report import CheckReport, TableInfo
+from qi_helpers.data.rounds import parse_rounds, survey_rounds
 from qi_helpers.data.scaffold import (
     TEMPLATE_ROWS,
     find_source_project,
@@ -100,12 +102,14 @@ __all__ = [
     "init_project",
     "inspect",
     "neutralise_formulas",
+    "parse_rounds",
     "read_source",
     "read_table",
     "read_text",
     "render_table",
     "require_columns",
     "require_dataframe",
+    "survey_rounds",
     "template_tables",
     "text_edges",
     "validate",

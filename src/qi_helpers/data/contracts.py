@@ -93,7 +93,9 @@ CONTRACTS: dict[str, Contract] = {
     ),
     "readiness": Contract(
         required=("characteristic", "score"),
-        optional=("staff_id", "microsystem_id"),
+        # round: the survey round, a whole number (1, 2, ...) or an ISO date, one kind per
+        # file (qi_helpers.data.rounds); without it every answer is one round.
+        optional=("staff_id", "microsystem_id", "round"),
         ids=("staff_id", "microsystem_id"),
         numbers=("score",),
         one_of=("staff_id", "microsystem_id"),

@@ -119,6 +119,7 @@ TEMPLATE_ROWS: dict[str, dict[str, object]] = {
         "microsystem_id": "",
         "characteristic": "leadership",
         "score": 3,
+        "round": "2024-05-01",
     },
     "adoption": {
         "microsystem_id": "EXAMPLE-MS2",
@@ -298,7 +299,12 @@ Coded values: `measures.family` is outcome, process or balancing; `measures.char
 3 (ideal) or empty; `readiness.characteristic` one of the ten microsystem success
 characteristics (leadership, organisational_support, staff_focus, education_and_training,
 interdependence, patient_focus, community_and_market_focus, performance_results,
-process_improvement, information_and_information_technology).
+process_improvement, information_and_information_technology). `readiness.round` (optional)
+is the survey round when teams answer the survey more than once: the survey's ISO date
+(`2024-05-01`) or a whole number (1, 2, ...), one kind per file; each team's latest round is
+used (workbook 02: the latest up to the selection's `as_of`), and workbook 03 shows how each
+characteristic changed since the team's previous round. Without the column all answers are one
+round.
 
 `drivers` holds driver diagrams: one row per change idea and measure that shows it, with the
 diagram's `aim`, the `primary_driver` and `secondary_driver` the change idea acts on, and the

@@ -45,6 +45,7 @@ from qi_helpers.data.parsing import (
     parse_numbers,
 )
 from qi_helpers.data.problems import Problem, affected_rows, render_table
+from qi_helpers.data.rounds import parse_rounds
 from qi_helpers.errors import ContractError
 from qi_helpers.errors import DataError
 
@@ -326,6 +327,22 @@ def _readiness_scores(ins: _Inspection) -> None:
             )
 
 
+def _readiness_rounds(ins: _Inspection) -> None:
+    """Survey rounds that are not whole numbers from 1 or ISO dates, empty, or of mixed kinds."""
+    if ins.name != "readiness" or "round" not in ins.frame.columns:
+        return
+    parsed = parse_rounds(ins.frame["round"])
+    fix = "write each round as a whole number (1, 2, ...) or an ISO date (2024-05-01)"
+    for mask, message in (
+        (parsed.bad, "survey rounds that are neither a whole number from 1 nor an ISO date"),
+        (parsed.empty, "empty survey round: every answer needs its round when the column is there"),
+        (parsed.mixed, f"survey rounds mix numbers and dates: most are {parsed.kind}s"),
+    ):
+        if mask.any():
+            ins.add("error", "bad_round", message, fix + ", one kind per file", "round", mask)
+    ins.frame["round"] = parsed.values
+
+
 # ----------------------------------------------------------------------------------- row keys
 
 
@@ -451,6 +468,7 @@ _RULES: tuple[Callable[[_Inspection], None], ...] = (
     _negative_durations,
     _missing_event_values,
     _readiness_scores,
+    _readiness_rounds,
     _empty_identifiers,
     _rows_without_key,
     _coded_values,

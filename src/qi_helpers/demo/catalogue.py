@@ -403,4 +403,17 @@ READINESS_PROFILES = {
     "low": (0.62, 0.30, 0.08),
 }
 READINESS_NONRESPONSE = 0.12
+# Two survey rounds (``readiness.round``): everyone before the pilots were chosen, then the
+# pilot teams again after their tests (before the first wave of spread).
+READINESS_ROUNDS = ("2024-05-06", "2025-03-03")
+# Round 2, per answer of a respondent surveyed again: chance of one step up, of one step down.
+# Most answers rise a little; performance results and process improvement most (the teams
+# learned to measure and test); organisational support drifts down (the tests took time the
+# organisation did not give).
+READINESS_ROUND2_DEFAULT = (0.30, 0.04)
+READINESS_ROUND2 = {
+    "performance_results": (0.70, 0.0),
+    "process_improvement": (0.70, 0.0),
+    "organisational_support": (0.0, 0.50),
+}
 READINESS_CANT_RATE = 0.05

@@ -24,6 +24,9 @@ What is planted (see ``truth_effects`` for exact dates and sizes):
   them (medium and large sizes) with no effect;
 * a driver diagram for each pilot (its planted change, linked to the measures its cycles list,
   and a change idea not tested yet) and one for the organisation (every planted change);
+* a readiness survey in two rounds: everyone before the pilots were chosen (6 May 2024), then
+  the pilot teams again after their tests (3 March 2025: performance results and process
+  improvement up, organisational support down, most others about the same);
 * one primary care team with an unstable baseline (a step at week 12 for reasons unrelated to
   any change), one low-volume team and one team with low readiness; every other series is
   stable.
@@ -328,7 +331,9 @@ def make_demo(
         ``observations``: microsystem_id, measure_id, period (Monday), value (``pc_ttna``).
         ``pdsa``: microsystem_id, cycle_id, change, start, end, prediction, result, decision,
         measure_ids.
-        ``readiness``: staff_id, characteristic, score (1, 2, 3 or missing = can't rate).
+        ``readiness``: staff_id, characteristic, score (1, 2, 3 or missing = can't rate), round
+        (2024-05-06 for everyone who answered; 2025-03-03 for the pilots' staff again, after
+        their tests).
         ``adoption``: microsystem_id, change, adopted.
         ``drivers``: microsystem_id (empty: the organisation), aim, primary_driver,
         secondary_driver, change, measure_id -- a driver diagram per pilot (its planted change

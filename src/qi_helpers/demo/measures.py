@@ -317,4 +317,25 @@ def readiness_survey(org: Org, rng: np.random.Generator) -> pd.DataFrame:
         }
     )
     df.loc[df["score"] == -1, "score"] = pd.NA
-    return df
+    first = df.assign(round=cat.READINESS_ROUNDS[0])
+    return pd.concat([first, _second_round(org, first, rng)], ignore_index=True)
+
+
+def _second_round(org: Org, first: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The pilot teams' respondents again, after their tests: answers a step up, down or the same
+    (:data:`~qi_helpers.demo.catalogue.READINESS_ROUND2`), "can't rate" kept. Only the pilots:
+    the other teams keep their one round, so the spread plan (each team's latest round) is the
+    same as with one round."""
+    ms, staff = org.ms, org.staff
+    surveyed = (ms["planted_role"] == "pilot").to_numpy()
+    again_staff = staff.loc[surveyed[staff["main_ms"].to_numpy()], "staff_id"]
+    again = first[first["staff_id"].isin(set(again_staff))].copy()
+    chances = np.asarray(
+        [cat.READINESS_ROUND2.get(c, cat.READINESS_ROUND2_DEFAULT) for c in again["characteristic"]]
+    ).reshape(-1, 2)
+    u = rng.random(len(again))
+    step = np.where(u < chances[:, 0], 1, np.where(u > 1 - chances[:, 1], -1, 0))
+    score = again["score"].astype("float64").to_numpy()
+    moved = np.clip(score + step, 1, 3)
+    again["score"] = pd.array(np.where(np.isnan(score), np.nan, moved), dtype="Int64")
+    return again.assign(round=cat.READINESS_ROUNDS[1])

@@ -18,7 +18,8 @@ TABLE_NOTES = {
     "observations": "pre-aggregated weekly points: time to third next available appointment",
     "pdsa": "the PDSA log; each pilot's last cycle starts on the date its effect starts",
     "readiness": "survey of the ten success characteristics (1 poor, 2 mixed, 3 ideal, empty = "
-    "can't rate); non-responders have no rows",
+    "can't rate); non-responders have no rows; `round` 2024-05-06 for everyone, 2025-03-03 for "
+    "the pilots' staff again after their tests",
     "adoption": "later adopters of the successful changes (the pilots' own adoption is in pdsa)",
     "drivers": "driver diagrams: each pilot's (its planted change and an idea not tested yet) "
     "and the organisation's (`microsystem_id` empty)",

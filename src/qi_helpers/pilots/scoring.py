@@ -92,7 +92,10 @@ def criteria(
         Every microsystem's series (:func:`qi_helpers.changes.series.measure_series`). The
         candidates are the microsystems of the registry with data on the measure.
     readiness : DataFrame
-        :func:`qi_helpers.pilots.readiness.readiness_by_microsystem`.
+        :func:`qi_helpers.pilots.readiness.readiness_by_microsystem`, optionally with the
+        ``strengths`` and ``gaps`` of
+        :func:`qi_helpers.pilots.assessment.with_strengths_and_gaps` (then named in
+        ``readiness_why``: "...; strengths: leadership 2.8 of 3; gaps: ...").
     measure_id : str
         The measure the pilots should improve.
     target : float, "best" or None
@@ -371,7 +374,9 @@ def _time_to_detect(
 
 
 def _readiness(ids: pd.Series, readiness: pd.DataFrame) -> pd.DataFrame:
-    """The team's mean readiness (1-3) scaled to 0-1; 0 without survey answers."""
+    """The team's mean readiness (1-3) scaled to 0-1; 0 without survey answers. The
+    explanation names the team's strengths and gaps when ``readiness`` has them
+    (:func:`qi_helpers.pilots.assessment.with_strengths_and_gaps`)."""
     ready = readiness.set_index("microsystem_id")
     out = pd.DataFrame(index=ids.index)
     out["readiness_value"] = ids.map(ready["readiness"]).astype(float)
@@ -383,13 +388,23 @@ def _readiness(ids: pd.Series, readiness: pd.DataFrame) -> pd.DataFrame:
         else out["respondents"] < MIN_RESPONDENTS
     )
     out["readiness"] = ((out["readiness_value"] - 1) / 2).fillna(0.0)
+    named = [
+        ids.map(ready[c]).fillna("") if c in ready else pd.Series("", index=ids.index)
+        for c in ("strengths", "gaps")
+    ]
     out["readiness_why"] = [
         "no readiness survey answers"
         if pd.isna(v)
         else f"mean {v:.2f} of 3 over the ten characteristics from {n} respondents"
         + (" (too few to rely on)" if few else "")
-        for v, n, few in zip(
-            out["readiness_value"], out["respondents"], out["too_few_respondents"], strict=True
+        + (f"; strengths: {strong}" if strong else "")
+        + (f"; gaps: {weak}" if weak else "")
+        for v, n, few, strong, weak in zip(
+            out["readiness_value"],
+            out["respondents"],
+            out["too_few_respondents"],
+            *named,
+            strict=True,
         )
     ]
     return out

@@ -17,6 +17,8 @@ Modules:
 - :mod:`~qi_helpers.spread.adopters`: every other team scored as a candidate adopter, with the
   reasons in words;
 - :mod:`~qi_helpers.spread.waves`: the candidates in waves, with dates;
+- :mod:`~qi_helpers.spread.support`: what each adopter needs support with before its wave (its
+  gaps in the microsystem assessment);
 - :mod:`~qi_helpers.spread.framework`: the Framework for Spread checklist;
 - :mod:`~qi_helpers.spread.export`: the plan as a CSV or Excel file for managers;
 - :mod:`~qi_helpers.spread.tracking`: the adoption curve and whether each adopter's gain holds;
@@ -36,6 +38,7 @@ from qi_helpers.spread.impact import measure_levels
 from qi_helpers.spread.profiles import similarity, spread_profiles, wide_profiles
 from qi_helpers.spread.ready import held_back, successful_changes
 from qi_helpers.spread.summary import SpreadCards, spread_cards, spread_summary, wave_summary
+from qi_helpers.spread.support import support_needed
 from qi_helpers.spread.tracking import (
     SUSTAIN_VERDICTS,
     SustainTracking,
@@ -74,6 +77,7 @@ __all__ = [
     "spread_status",
     "spread_summary",
     "successful_changes",
+    "support_needed",
     "sustain",
     "sustain_summary",
     "wave_summary",

@@ -28,6 +28,7 @@ EXPORT_COLUMNS = [
     "projected_impact",
     "impact_unit",
     "reason",
+    "support",
 ]
 
 

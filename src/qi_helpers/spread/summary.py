@@ -60,7 +60,15 @@ SPREAD_SUMMARY_COLUMNS = [
 ]
 
 #: The columns of :func:`wave_summary`.
-WAVE_SUMMARY_COLUMNS = ["change", "wave", "adopter_category", "adopters", "wave_start", "wave_end"]
+WAVE_SUMMARY_COLUMNS = [
+    "change",
+    "wave",
+    "adopter_category",
+    "adopters",
+    "wave_start",
+    "wave_end",
+    "support",
+]
 
 #: Periods after adoption after which "no signal yet" asks for a visit (about three months).
 LONG_WITHOUT_SIGNAL = 13
@@ -89,7 +97,10 @@ def wave_summary(spread_plan: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``change, wave, adopter_category, adopters`` (rows of the plan in the wave),
-        ``wave_start, wave_end``; one row per change and wave, sorted by change and wave.
+        ``wave_start, wave_end`` and ``support`` (the wave's adopters that need support first,
+        with their gaps: "RIV-PC3: organisational support 1.1 of 3, ..."; ``""`` when none or
+        when the plan has no ``support``, :func:`qi_helpers.spread.support.support_needed`);
+        one row per change and wave, sorted by change and wave.
     """
     if spread_plan.empty:
         return pd.DataFrame(columns=WAVE_SUMMARY_COLUMNS)
@@ -100,11 +111,17 @@ def wave_summary(spread_plan: pd.DataFrame) -> pd.DataFrame:
     for column in ("adopter_category", "wave_start", "wave_end"):
         if column not in plan:
             plan[column] = pd.NA
+    needs = plan["support"].fillna("") if "support" in plan else pd.Series("", index=plan.index)
+    plan["needs"] = [
+        f"{ms}: {text.split(': needs support')[0]}" if text else ""
+        for ms, text in zip(plan["microsystem_id"].astype(str), needs, strict=True)
+    ]
     waves = plan.groupby(["change", "wave"], sort=True).agg(
         adopter_category=("adopter_category", "first"),
         adopters=("microsystem_id", "size"),
         wave_start=("wave_start", "min"),
         wave_end=("wave_end", "max"),
+        support=("needs", lambda s: "; ".join(t for t in s if t)),
     )
     return waves.reset_index()[WAVE_SUMMARY_COLUMNS]
 
@@ -225,9 +242,12 @@ def _wave_list(waves: pd.DataFrame) -> str:
         category = f" ({w.adopter_category})" if isinstance(w.adopter_category, str) else ""
         teams = "team" if w.adopters == 1 else "teams"
         when = f", from {_day(w.wave_start)}" if _day(w.wave_start) else ""
+        support = (
+            f"; support first with {w.support}" if isinstance(w.support, str) and w.support else ""
+        )
         items.append(
             f'<li class="qi-wave">Wave {int(w.wave)}{html.escape(category)}: '
-            f"<strong>{int(w.adopters)}</strong> {teams}{html.escape(when)}</li>"
+            f"<strong>{int(w.adopters)}</strong> {teams}{html.escape(when + support)}</li>"
         )
     return f'<ul class="qi-summary-list">{"".join(items)}</ul>'
 
