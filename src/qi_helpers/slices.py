@@ -16,7 +16,6 @@ from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.project import Project
 
 __all__ = [
-    "ASSESSMENT",
     "PREPARED_INPUTS",
     "PREPARED_UPSTREAM",
     "RECORD",
@@ -49,18 +48,23 @@ PREPARED_UPSTREAM = (
     "membership_locations.parquet",
 )
 #: The tables of one microsystem's folder.
-SLICE_TABLES = ("cases", "observations", "pdsa", "patients", "registry", "drivers")
+SLICE_TABLES = (
+    "cases",
+    "observations",
+    "pdsa",
+    "patients",
+    "registry",
+    "drivers",
+    "assessment",
+)
 #: Version of the layout; slices of another version are made again (2: with ``series.parquet``,
 #: 3: with ``drivers.parquet``, the microsystem's own driver diagram; 4: with
-#: ``assessment.parquet``).
+#: ``assessment.parquet``, the team's readiness profile by characteristic against the
+#: organisation's).
 SLICES_FORMAT = 4
 #: The organisation's measure series, every microsystem in one compact table (what funnel plots
 #: compare), written beside the slices.
 SERIES = "series.parquet"
-#: The organisation's microsystem assessment by characteristic (every team's profile against
-#: the others, :func:`qi_helpers.pilots.assessment.assess_characteristics`), written beside the
-#: slices: what workbook 03's "How the team rates itself" shows.
-ASSESSMENT = "assessment.parquet"
 #: The record of a preparation, written last.
 RECORD = "prepared.json"
 

@@ -125,13 +125,9 @@ WORKBOOKS: dict[str, Workbook] = {
                 "drivers",
                 "readiness",
             ),
-            # Its inputs, read once and cut per microsystem after workbook 01 (the slices), and
-            # the organisation's assessment by characteristic made beside them.
-            upstream=(
-                "slices/measures.parquet",
-                "slices/ms={microsystem}/*.parquet",
-                "slices/assessment.parquet",
-            ),
+            # Its inputs, read once and cut per microsystem after workbook 01 (the slices; its
+            # folder also holds its assessment by characteristic against the organisation's).
+            upstream=("slices/measures.parquet", "slices/ms={microsystem}/*.parquet"),
             depends_on=("01",),
             writes=(),
             sliced=True,

@@ -24,6 +24,7 @@ from qi_helpers.changes import (
 from qi_helpers.errors import ConfigError, DataError
 from qi_helpers.identify.files import write_identification
 from qi_helpers.io import FileHashes
+from qi_helpers.pilots import assess_characteristics
 from qi_helpers.project import load_project
 from qi_helpers.run.planning import fingerprint
 from qi_helpers.run.tasks import make_task
@@ -84,6 +85,58 @@ def test_every_slice_gives_what_the_whole_tables_gave(identified_project):
             old.subgroups.reset_index(drop=True), new.subgroups.reset_index(drop=True)
         )
         pd.testing.assert_frame_equal(old.pdsa, new.pdsa)
+
+
+def _assessment(project) -> pd.DataFrame:
+    """The whole survey's assessment, as workbook 03 computed it from the whole tables."""
+    readiness = project.load_table("readiness")
+    return assess_characteristics(readiness, project.read_output("membership_staff"))
+
+
+def test_every_slice_holds_its_teams_rows_of_the_whole_assessment(identified_project):
+    """A team's ``assessment.parquet`` is its rows of the assessment of the whole survey (the
+    organisation's quartiles and its rank included); a team without answers has none."""
+    project = load_project(identified_project)
+    prepare_slices(project)
+    whole = _assessment(project)
+    answered = 0
+    for ms in project.read_output("registry")["microsystem_id"].astype(str):
+        own = whole[whole["microsystem_id"].astype(str) == ms].reset_index(drop=True)
+        data = load_slice(project, ms)
+        pd.testing.assert_frame_equal(own, data.assessment.reset_index(drop=True))
+        answered += len(own) > 0
+    assert answered >= 15  # the demo's teams answered the survey
+
+
+def test_a_survey_edit_rewrites_the_teams_whose_assessment_changed(identified_project, tmp_path):
+    """One person's answer changed: the folders rewritten are exactly those of the teams whose
+    rows of the whole assessment changed (the team, and any whose rank moved), not all."""
+    root = _copy(identified_project, tmp_path / "project")
+    project = load_project(root)
+    prepare_slices(project)
+    before = _assessment(project)
+    path = root / "data" / "demo" / "readiness.csv"
+    survey = pd.read_csv(path, dtype=str, keep_default_na=False)
+    staff = project.read_output("membership_staff")
+    of_team = set(staff.loc[staff["microsystem_id"] == "NOR-W1", "staff_id"])
+    row = survey.index[survey["staff_id"].isin(of_team) & (survey["score"] == "2")][0]
+    survey.loc[row, "score"] = "3"
+    survey.to_csv(path, index=False)
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    edited = prepare_slices(project)
+    after = _assessment(project)
+    key = ["microsystem_id", "characteristic"]
+    merged = before.merge(after, on=key, suffixes=("_0", "_1"))
+    columns = [c for c in before.columns if c not in key]
+    moved = pd.Series(False, index=merged.index)
+    for c in columns:
+        a, b = merged[f"{c}_0"], merged[f"{c}_1"]
+        moved |= ~((a == b) | (a.isna() & b.isna()))
+    expected = sorted(set(merged.loc[moved, "microsystem_id"].astype(str)))
+    assert edited.cut == ["assessment"]
+    assert "NOR-W1" in expected and len(expected) < 20
+    assert sorted(edited.rewritten) == expected
 
 
 def test_monthly_microsystem_gets_monthly_series(identified_project):

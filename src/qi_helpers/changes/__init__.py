@@ -82,7 +82,6 @@ from qi_helpers.changes.prepare import (
     PreparedSlices,
     load_slice,
     load_slices,
-    organisation_assessment,
     organisation_series,
     prepare_slices,
 )
@@ -148,7 +147,6 @@ __all__ = [
     "measure_series",
     "measure_summary",
     "order_measures",
-    "organisation_assessment",
     "organisation_series",
     "patient_subgroups",
     "period_start",

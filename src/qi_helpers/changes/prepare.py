@@ -14,11 +14,11 @@ one folder per microsystem under ``outputs/data/slices/``::
         series.parquet           every microsystem's measure series (organisation-wide, one
                                  row per microsystem, measure and period: what the funnel
                                  plots of the site compare, without reading every slice)
-        assessment.parquet       every team's readiness profile by characteristic against
-                                 the organisation's (:mod:`qi_helpers.pilots.assessment`)
         ms=<microsystem id>/     one folder per microsystem of the registry
             cases.parquet        its measured cases, with microsystem_id, period and weight
             observations.parquet its pre-aggregated points
+            assessment.parquet   its readiness profile by characteristic, with the
+                                 organisation's quartiles (:mod:`qi_helpers.pilots.assessment`)
             pdsa.parquet         its PDSA cycles
             patients.parquet     the patients rows of its cases (for the subgroup analysis)
             registry.parquet     its row of the registry
@@ -57,7 +57,6 @@ from qi_helpers.io import parquet_bytes, write_bytes, write_json
 from qi_helpers.pilots.assessment import ASSESSMENT_COLUMNS, assess_characteristics
 from qi_helpers.project import Project
 from qi_helpers.slices import (
-    ASSESSMENT,
     PREPARED_UPSTREAM,
     RECORD,
     SERIES,
@@ -75,7 +74,6 @@ __all__ = [
     "PreparedSlices",
     "load_slice",
     "load_slices",
-    "organisation_assessment",
     "organisation_series",
     "prepare_slices",
 ]
@@ -205,12 +203,10 @@ SLICE_SOURCES: dict[str, tuple[str, ...]] = {
     "pdsa": ("pdsa",),
     "registry": ("registry.parquet",),
     "drivers": ("drivers",),
+    # every team against the organisation: made again when the survey or the staff changed,
+    # and rewritten only in the folders whose rows changed
+    "assessment": ("readiness", PREPARED_UPSTREAM[1]),
 }
-#: The organisation-wide assessment (:data:`~qi_helpers.slices.ASSESSMENT`) is made again when
-#: the survey or the staff membership changed.
-_ASSESSMENT_SOURCES = ("readiness", PREPARED_UPSTREAM[1])
-#: Everything a preparation may make again: the slice tables and the assessment.
-_CUTS = (*SLICE_TABLES, "assessment")
 
 
 def _to_cut(
@@ -219,10 +215,9 @@ def _to_cut(
     """The slice tables to cut again, from what changed since the last preparation."""
     old = record.get("stamp") if record.get("format") == SLICES_FORMAT else None
     if not old or set(record.get("microsystems", {})) != set(ids) or not has_series:
-        return set(_CUTS)
+        return set(SLICE_TABLES)
     changed = {k for k, v in stamp.items() if v == "volatile" or old.get(k) != v}
-    sources = {**SLICE_SOURCES, "assessment": _ASSESSMENT_SOURCES}
-    return {t for t, of in sources.items() if changed & set(of)}
+    return {t for t, sources in SLICE_SOURCES.items() if changed & set(sources)}
 
 
 def _load_inputs(project: Project, cut: set[str]) -> dict[str, pd.DataFrame | None]:
@@ -333,24 +328,6 @@ def _assessment(project: Project, readiness: pd.DataFrame | None) -> pd.DataFram
     return assess_characteristics(readiness, project.read_output("membership_staff"))
 
 
-def organisation_assessment(project: Project) -> pd.DataFrame:
-    """Every team's readiness profile by characteristic, from the table beside the slices.
-
-    What workbook 03's "How the team rates itself" shows
-    (:func:`qi_helpers.pilots.assessment.assess_characteristics` of the whole survey, each
-    team's latest round), made once by :func:`prepare_slices` (prepared first when the slices
-    are missing or out of date, as :func:`load_slice` does).
-
-    Returns
-    -------
-    DataFrame
-        :data:`qi_helpers.pilots.assessment.ASSESSMENT_COLUMNS`; no rows without a survey.
-    """
-    if not slices_current(project) or not (slices_dir(project) / ASSESSMENT).is_file():
-        prepare_slices(project)
-    return pd.read_parquet(slices_dir(project) / ASSESSMENT)
-
-
 def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     """Read and validate workbook 03's inputs once and write one slice per microsystem.
 
@@ -385,9 +362,7 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
     registry = project.read_output("registry")
     ids = [str(i) for i in registry["microsystem_id"]]
     has_series = (base / SERIES).is_file()
-    cut = set(_CUTS) if force else _to_cut(record, stamp, ids, has_series=has_series)
-    if not (base / ASSESSMENT).is_file():
-        cut.add("assessment")
+    cut = set(SLICE_TABLES) if force else _to_cut(record, stamp, ids, has_series=has_series)
     tables = _load_inputs(project, cut)
     parts: dict[str, _Rows] = {}
     cases = None
@@ -414,7 +389,9 @@ def prepare_slices(project: Project, *, force: bool = False) -> PreparedSlices:
         _write_if_changed(base / SERIES, series)
         del series
     if "assessment" in cut:
-        _write_if_changed(base / ASSESSMENT, _assessment(project, tables.pop("readiness")))
+        parts["assessment"] = _groups(
+            _assessment(project, tables.pop("readiness")), "microsystem_id"
+        )
     result = PreparedSlices(len(ids))
     folders = {}
     for ms in ids:
@@ -457,6 +434,10 @@ class MicrosystemSlice:
     drivers : DataFrame or None
         Its own driver diagram (its rows of the ``drivers`` table; empty when it has none, None
         when the project has no drivers table).
+    assessment : DataFrame or None
+        Its readiness profile by characteristic against the organisation's teams
+        (:func:`qi_helpers.pilots.assessment.assess_characteristics`, its rows; empty when its
+        team did not answer the survey or the project has none).
     """
 
     microsystem_id: str
@@ -467,6 +448,7 @@ class MicrosystemSlice:
     patients: pd.DataFrame | None
     registry: pd.DataFrame
     drivers: pd.DataFrame | None = None
+    assessment: pd.DataFrame | None = None
 
 
 def load_slice(project: Project, microsystem_id: str, *, period: str = "week") -> MicrosystemSlice:
@@ -527,6 +509,7 @@ def _assemble(
         patients,
         frames["registry"],
         drivers,
+        frames["assessment"],
     )
 
 
