@@ -131,6 +131,7 @@ KNOWN_COLUMNS: dict[str, ColumnFormat] = {
     "representativeness": _f("Representativeness (0-1)", "number", 2),
     "readiness": _f("Readiness", "number", 2),
     "team_score": _f("Team (1-3)", "number", 1),
+    "progress_score": _f("Score (1-5)", "number", 1),
     "respondents": _f("Respondents", "count"),
     "too_few_respondents": _f("Too few respondents", "bool"),
     "score": _f("Score", "number", 2),

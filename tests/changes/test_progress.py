@@ -346,6 +346,7 @@ def test_an_aim_measure_worse_stops_the_score_at_3_5_and_says_why():
 
 def test_a_teams_history_reads_month_score_and_evidence():
     from qi_helpers.changes import progress_history
+    from qi_helpers.readable_tables import readable_html
 
     table = progress_scores([MS], drivers=DIAGRAM, pdsa=pd.DataFrame(CYCLES),
                             results=pd.DataFrame(IMPROVED), last="2024-11-30")  # fmt: skip
@@ -353,5 +354,7 @@ def test_a_teams_history_reads_month_score_and_evidence():
     assert history["month"].tolist() == [
         "Feb 2024", "Mar 2024", "May 2024", "Aug 2024", "Nov 2024"
     ]  # fmt: skip
-    assert history["score"].tolist() == ["1.5", "2.5", "3.5", "4.0", "4.5"]
+    assert history["progress_score"].tolist() == [1.5, 2.5, 3.5, 4.0, 4.5]
+    html = readable_html(history)  # as the page shows it: one decimal, the scale in the header
+    assert "Score (1-5)" in html and ">4.0<" in html and "4.00" not in html
     assert history["evidence"].iloc[1].startswith("2.5 changes tested: 1 PDSA cycle of 'C'")

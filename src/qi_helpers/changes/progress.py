@@ -453,7 +453,9 @@ def progress_history(scores: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``month`` ("Sep 2024"), ``score`` ("3.5") and ``evidence``, one row per move of
+        ``month`` ("Sep 2024"), ``progress_score`` (3.5, shown with one decimal and headed
+        "Score (1-5)" by :data:`qi_helpers.table_formats.KNOWN_COLUMNS`) and ``evidence``, one
+        row per move of
         :func:`progress_steps`, oldest first.
     """
     steps = progress_steps(scores)
@@ -461,7 +463,7 @@ def progress_history(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "month": months,
-            "score": [f"{s:.1f}" for s in steps["score"]],
+            "progress_score": steps["score"].astype(float).to_numpy(),
             "evidence": steps["evidence"].to_numpy(),
         }
     )
