@@ -9,8 +9,8 @@ outside its output folder. Modules:
 
 - ``small_cells``: small-cell suppression (:data:`SMALL_CELL_THRESHOLD`,
   :func:`small_cell_mask`, :func:`small_group_mask`, :func:`suppress_small_counts`);
-- ``screen``: identifier screening (:class:`IdentifierScreen`, :func:`project_screen`, the
-  screen of the running notebook, :class:`PrivacyError`);
+- ``screen``: identifier screening (:class:`IdentifierScreen`, :func:`project_screen`,
+  :func:`screen_saved`, the screen of the running notebook, :class:`PrivacyError`);
 - ``html``: text from data on its way to a page (:func:`escape`, :func:`escape_markdown`,
   :func:`plain_text`, :func:`clean_html`, :func:`content_security_policy`);
 - ``names``: file names from data (:func:`safe_filename`, :func:`inside`).
@@ -37,6 +37,7 @@ from qi_helpers.privacy.screen import (
     identifier_variants,
     project_screen,
     read_screened_tables,
+    screen_saved,
     set_active_screen,
 )
 from qi_helpers.privacy.small_cells import (
@@ -73,6 +74,7 @@ __all__ = [
     "project_screen",
     "read_screened_tables",
     "safe_filename",
+    "screen_saved",
     "set_active_screen",
     "small_cell_label",
     "small_cell_mask",

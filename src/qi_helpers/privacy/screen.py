@@ -454,13 +454,35 @@ def save_screen(screen: IdentifierScreen, folder: Path, show_staff: bool, stamp:
         return
 
 
+def _saved_record(folder: Path, show_staff: bool, stamp: tuple) -> dict[str, Any] | None:
+    """``screen.json`` of the screen saved for these tables, or None when absent or stale."""
+    try:
+        saved = json.loads((folder / "screen.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("format") != SCREEN_FORMAT:
+        return None
+    return saved if saved.get("key") == _stamp_key(show_staff, stamp) else None
+
+
+def screen_saved(project: Project) -> bool:
+    """Whether the project's screen is saved for its tables as they are now (nothing is read
+    but ``screen.json`` and the tables' sizes and times): :func:`project_screen` will load it
+    rather than build it."""
+    show_staff = bool(project.section("publish").get("show_staff", False))
+    folder = project.data_dir / SCREEN_FOLDER
+    saved = _saved_record(folder, show_staff, _sources_stamp(project))
+    if saved is None:
+        return False
+    automaton = saved.get("automaton")
+    return not automaton or (folder / str(automaton)).is_file()
+
+
 def load_screen(folder: Path, show_staff: bool, stamp: tuple) -> IdentifierScreen | None:
     """The screen :func:`save_screen` kept for these tables, or None when absent or stale."""
     try:
-        saved = json.loads((folder / "screen.json").read_text(encoding="utf-8"))
-        if saved.get("format") != SCREEN_FORMAT or saved.get("key") != _stamp_key(
-            show_staff, stamp
-        ):
+        saved = _saved_record(folder, show_staff, stamp)
+        if saved is None:
             return None
         automaton = None
         if saved.get("automaton"):

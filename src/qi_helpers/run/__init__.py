@@ -23,6 +23,8 @@ Modules:
 - ``kernel``: runs inside each warm kernel to reset it between notebooks.
 - ``processes``: workers and kernels die with ``qi run`` (parent-death signal, parent watch,
   process record).
+- ``screen_process``: the identifier screen built and saved in a short-lived child process
+  before the first notebook (its memory goes back to the system when it exits).
 
 The public names are imported on first use: every kernel and every Dask worker imports
 ``qi_helpers.run.kernel`` or ``qi_helpers.run.processes`` (standard library only), which

@@ -293,7 +293,7 @@ def worker_environment(record: Path | str | None) -> dict[str, str]:
     return env
 
 
-def arm_worker() -> bool:
+def arm_worker(role: str = "worker") -> bool:
     """Make this worker process die with the ``qi run`` named by :data:`OWNER_ENV`.
 
     A no-op unless :data:`OWNER_ENV` is set (remote Dask workers and the tests' in-process Dask
@@ -307,6 +307,12 @@ def arm_worker() -> bool:
     (the pool's initializer, or Dask's preload, :func:`dask_setup`); armed from a Dask task
     thread instead (the fallback in :func:`qi_helpers.run.warm_kernel.thread_kernel`), it lasts
     as long as that thread. The watch covers any other arrangement.
+
+    Parameters
+    ----------
+    role : str
+        How the process is named in the run's record (``"worker"``; ``"screen"`` for the child
+        that builds the identifier screen, :mod:`qi_helpers.run.screen_process`).
 
     Returns
     -------
@@ -327,7 +333,7 @@ def arm_worker() -> bool:
     if not is_running(pid, start):
         os._exit(1)
     watch_parent(os.getppid(), kill_children, owner=owner)
-    register("worker")
+    register(role)
     return True
 
 
@@ -395,7 +401,7 @@ class RecordedProcess:
     ----------
     pid : int
     role : str
-        ``"qi run"``, ``"worker"`` or ``"kernel"``.
+        ``"qi run"``, ``"worker"``, ``"kernel"`` or ``"screen"``.
     start : int or None
         Start time (:func:`process_start_time`), which tells a reused pid apart.
     cmdline : str

@@ -46,6 +46,7 @@ from qi_helpers.run.planning import (
     task_input_hashes,
 )
 from qi_helpers.run.progress import Progress
+from qi_helpers.run.screen_process import screen_built_ahead
 from qi_helpers.run.tasks import (
     Task,
     TaskResult,
@@ -418,17 +419,19 @@ class _Session:
             cwd = str(self.project.workbooks_dir)
             for _ in range(min(self.workers.count, len(self.pending) + 1)):
                 self.workers.executor.submit(warm_up, cwd, self.preload)
-            check = self.o["check"]
-            if check is not None and not self.checked:
-                self.checked = True
-                # Inputs that passed the check unchanged since are not read again: on a large
-                # organisation checking every table takes a minute.
-                now = self._input_digests()
-                if "volatile" in now.values() or now != self.checked_inputs:
-                    problems = check()
-                    if problems:
-                        raise InvalidInputs(problems)  # the workers are stopped; nothing ran
-                    self.checked_inputs = now
+            # ... and a child process builds the identifier screen (its memory is given back).
+            note = lambda line: self.progress.write(line, self.echo)  # noqa: E731
+            with screen_built_ahead(self.project, record=self.o["record"], note=note):
+                check = self.o["check"]
+                if check is not None and not self.checked:
+                    self.checked = True
+                    # Inputs unchanged since they passed are not read again (a minute on large).
+                    now = self._input_digests()
+                    if "volatile" in now.values() or now != self.checked_inputs:
+                        problems = check()
+                        if problems:
+                            raise InvalidInputs(problems)  # workers stopped; nothing ran
+                        self.checked_inputs = now
         return self.workers
 
     def _input_digests(self) -> dict[str, str]:
