@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,10 +319,14 @@ class Project:
         path = self.root / "parameters" / "microsystems" / f"{microsystem_id}.yaml"
         return load_yaml(path) if path.is_file() else {}
 
-    def load_table(self, name: str, *, required: bool = True) -> pd.DataFrame | None:
+    def load_table(
+        self, name: str, *, required: bool = True, columns: Iterable[str] | None = None
+    ) -> pd.DataFrame | None:
         """Read and validate one configured input table (see :mod:`qi_helpers.data.validation`).
 
-        Returns None when the table is optional and not configured.
+        Returns None when the table is optional and not configured. ``columns`` (contract
+        names) reads only those columns: a workbook that does not use a large table's other
+        columns does not hold them in memory, nor check them (``qi check`` checks every column).
 
         Raises
         ------
@@ -339,7 +344,10 @@ class Project:
                     f"Add data.tables.{name} with a `path:` or `url:`."
                 )
             return None
-        loaded = read_source(spec, root=self.root, name=name)
+        wanted = None if columns is None else frozenset(columns)
+        loaded = read_source(spec, root=self.root, name=name, columns=wanted)
+        if wanted is not None:  # a workbook or database is read whole: keep the same columns
+            loaded.frame = loaded.frame[[c for c in loaded.frame.columns if c in wanted]]
         typed = validate(
             name, loaded.frame, source=loaded.where, date_format=spec.get("date_format")
         )
@@ -348,19 +356,26 @@ class Project:
         give_back_freed_memory()  # e.g. the timestamps as text, parsed and freed
         return typed
 
-    def load_tables(self, *names: str, required: bool = True) -> dict[str, pd.DataFrame | None]:
+    def load_tables(
+        self,
+        *names: str,
+        required: bool = True,
+        columns: Mapping[str, Iterable[str]] | None = None,
+    ) -> dict[str, pd.DataFrame | None]:
         """Read and validate several configured tables, then check them against each other.
 
         Every table is read before any error is raised, so the error lists the problems of all
         of them; the tables are also checked against each other (e.g. events of measures that
-        are not in the catalogue), with the same lines ``qi check`` prints. See
+        are not in the catalogue), with the same lines ``qi check`` prints. ``columns`` gives
+        the columns to read of some tables (e.g. ``identify.IDENTIFY_COLUMNS``). See
         :meth:`load_table`.
         """
         tables: dict[str, pd.DataFrame | None] = {}
         failures: list[DataError] = []
         for name in names:
             try:
-                tables[name] = self.load_table(name, required=required)
+                wanted = (columns or {}).get(name)
+                tables[name] = self.load_table(name, required=required, columns=wanted)
             except DataError as exc:
                 failures.append(exc)
         if len(tables) > 1:  # the tables that are fine, against each other

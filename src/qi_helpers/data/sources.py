@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 from qi_helpers.data.databases import read_sql
 from qi_helpers.data.excel import XLSX_LIMITS, read_excel
 from qi_helpers.data.loaded import Loaded
-from qi_helpers.data.arrow_memory import use_system_allocator
+from qi_helpers.data.arrow_memory import give_back_freed_memory, use_system_allocator
 from qi_helpers.errors import SourceError
 from qi_helpers.errors import ConfigError, format_rows
 
@@ -117,7 +117,9 @@ def _read_arrow(
 
     parse = pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid)
     convert = pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in names},
+        # large_string: what pandas keeps text in, so the frame shares the table's buffers
+        # (read as `string`, pandas copied every column's offsets wider: 0.1 GB for 6.1 M rows)
+        column_types={n: pa.large_string() for n in names},
         strings_can_be_null=True,
         null_values=[""],
         include_columns=None if columns is None else [n for n in names if n.strip() in columns],
@@ -179,6 +181,8 @@ def read_text(
         encoding = "cp1252"
         table = _read_windows_1252(path, sep, columns)
     frame = table.to_pandas()
+    del table
+    give_back_freed_memory()  # what the reader used while parsing: 0.15 GB for 6.1 M rows
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, _ENCODING_NAMES[encoding]
 

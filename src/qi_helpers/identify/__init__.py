@@ -37,7 +37,13 @@ from qi_helpers.identify.figures import network_layout, plot_profile_card, plot_
 from qi_helpers.identify.files import write_identification
 from qi_helpers.identify.microsystems import MERGE_COLUMNS, Identification, identify
 from qi_helpers.identify.mix import MixStyle, mix_profiles
-from qi_helpers.identify.network import ACTIVITY_COLUMNS, Encoded, encode, kept_ties
+from qi_helpers.identify.network import (
+    ACTIVITY_COLUMNS,
+    IDENTIFY_COLUMNS,
+    Encoded,
+    encode,
+    kept_ties,
+)
 from qi_helpers.identify.partition_scores import (
     adjusted_rand_index,
     normalised_mutual_information,
@@ -56,6 +62,7 @@ from qi_helpers.identify.registry import REGISTRY_COLUMNS, main_microsystem, mat
 __all__ = [
     "ACTIVITY_COLUMNS",
     "CARD_CSS",
+    "IDENTIFY_COLUMNS",
     "MERGE_COLUMNS",
     "MIX_DIMENSIONS",
     "PATIENT_TOTALS",

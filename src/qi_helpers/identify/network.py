@@ -23,10 +23,14 @@ import scipy.sparse as sp
 from qi_helpers.data.columns import activity_timestamps, blank_mask, require_dataframe
 from qi_helpers.errors import DataError
 
-__all__ = ["ACTIVITY_COLUMNS", "Encoded", "encode", "kept_ties"]
+__all__ = ["ACTIVITY_COLUMNS", "IDENTIFY_COLUMNS", "Encoded", "encode", "kept_ties"]
 
 #: The columns of the ``activities`` table that workbook 01 reads.
 ACTIVITY_COLUMNS = ("timestamp", "patient_id", "staff_id", "activity", "location")
+#: The columns of the input tables that workbook 01 reads (``Project.load_tables(columns=)``):
+#: the activity log without the columns it does not use (``duration_min``, any extra column),
+#: which on a large log it would otherwise hold in memory for nothing.
+IDENTIFY_COLUMNS: dict[str, tuple[str, ...]] = {"activities": (*ACTIVITY_COLUMNS, "encounter_id")}
 
 
 @dataclass
