@@ -82,6 +82,7 @@ from qi_helpers.changes.prepare import (
     PreparedSlices,
     load_slice,
     load_slices,
+    organisation_measure_series,
     organisation_series,
     prepare_slices,
 )
@@ -147,6 +148,7 @@ __all__ = [
     "measure_series",
     "measure_summary",
     "order_measures",
+    "organisation_measure_series",
     "organisation_series",
     "patient_subgroups",
     "period_start",

@@ -74,6 +74,7 @@ __all__ = [
     "PreparedSlices",
     "load_slice",
     "load_slices",
+    "organisation_measure_series",
     "organisation_series",
     "prepare_slices",
 ]
@@ -319,6 +320,50 @@ def organisation_series(project: Project) -> pd.DataFrame:
     if not slices_current(project) or not (slices_dir(project) / SERIES).is_file():
         prepare_slices(project)
     return pd.read_parquet(slices_dir(project) / SERIES)
+
+
+def organisation_measure_series(
+    project: Project,
+    measures: pd.DataFrame,
+    observations: pd.DataFrame | None = None,
+    *,
+    period: str = "week",
+) -> pd.DataFrame:
+    """Every microsystem's measure series, as workbooks 02 and 04 compare them.
+
+    :func:`qi_helpers.changes.series.measure_series` of the whole organisation's cases and
+    ``observations``: read from the compact table beside the slices when ``qi run`` prepared
+    them for these tables and this ``period`` (and no observation is of a microsystem outside
+    the registry, which that table leaves out); otherwise, as before (a workbook run by hand
+    before the slices exist), every measure event is read and assigned to its microsystem,
+    which holds them all in memory (4.4 million on the large demo: 1.6 GB).
+
+    Returns
+    -------
+    DataFrame
+        The same rows, values and types either way.
+    """
+    path = slices_dir(project) / SERIES
+    record = read_record(project)
+    if (
+        record.get("stamp", {}).get("period") == period
+        and slices_current(project)
+        and path.is_file()
+        and (
+            observations is None
+            or observations["microsystem_id"].astype("string").isin(record["microsystems"]).all()
+        )
+    ):
+        series = pd.read_parquet(path).drop(columns="source")
+        series = series[series["measure_id"].isin(measures["measure_id"])]
+        return series.sort_values(_SERIES_KEYS).reset_index(drop=True)
+    events = project.load_tables("measures", "measure_events")["measure_events"]  # checked too
+    cases = assign_microsystems(events, project.membership(), period=period)
+    del events
+    return measure_series(cases, measures, observations, period=period)
+
+
+_SERIES_KEYS = ["microsystem_id", "measure_id", "period"]
 
 
 def _assessment(project: Project, readiness: pd.DataFrame | None) -> pd.DataFrame:

@@ -291,6 +291,18 @@ class Decider:
             return True, "the site is missing", parts
         return False, "no executed notebook changed", parts
 
+    def checked_inputs(self) -> dict[str, str]:
+        """The digest of every configured input table (``"volatile"`` for a database), of the
+        parameters and the ``qi_helpers`` version: what the check of the inputs depends on."""
+        tables = tuple((self.project.section("data").get("tables") or {}).keys())
+        return {
+            name: "volatile" if isinstance(source, str) else self.hashes.digest(source)
+            for name, source in table_sources(self.project, tables).items()
+        } | {
+            "parameters/project.yaml": self.hashes.digest(self.project.config_file),
+            "qi_helpers": self.version,  # a new version may check more
+        }
+
 
 def last_counts(manifest: dict[str, Any]) -> tuple[int, int]:
     """``(tasks, failed)`` of the run a manifest records."""

@@ -42,7 +42,6 @@ from qi_helpers.run.planning import (
     fingerprint_key,
     imported_modules,
     last_counts,
-    table_sources,
     task_input_hashes,
 )
 from qi_helpers.run.progress import Progress
@@ -426,25 +425,13 @@ class _Session:
                 if check is not None and not self.checked:
                     self.checked = True
                     # Inputs unchanged since they passed are not read again (a minute on large).
-                    now = self._input_digests()
+                    now = self.decider.checked_inputs()
                     if "volatile" in now.values() or now != self.checked_inputs:
                         problems = check()
                         if problems:
                             raise InvalidInputs(problems)  # workers stopped; nothing ran
                         self.checked_inputs = now
         return self.workers
-
-    def _input_digests(self) -> dict[str, str]:
-        """The digest of every configured input table (``"volatile"`` for a database), of the
-        parameters and the ``qi_helpers`` version: what the check of the inputs depends on."""
-        tables = tuple((self.project.section("data").get("tables") or {}).keys())
-        return {
-            name: "volatile" if isinstance(source, str) else self.decider.hashes.digest(source)
-            for name, source in table_sources(self.project, tables).items()
-        } | {
-            "parameters/project.yaml": self.decider.hashes.digest(self.project.config_file),
-            "qi_helpers": self.decider.version,  # a new version may check more
-        }
 
     def _submit(self, task: Task) -> Future:
         project = self.project
@@ -519,6 +506,10 @@ class _Session:
         progressed = True
         while progressed:
             progressed = False
+            # Once 01 is done the slices are prepared and 03's tasks added, before 02 is decided:
+            # 02 reads the organisation's series beside the slices instead of every event.
+            if not self.expanded and self._state("01") == "done":
+                self._expand()
             for label in list(self.pending):
                 task, deps = self.pending[label]
                 states = {self._state(d) for d in deps}
@@ -560,11 +551,6 @@ class _Session:
                     )
                     continue
                 running[self._submit(task)] = (task, parts, reason)
-            # Workbook 03's tasks are added once 01 is done (after 02 was submitted, so 02 runs
-            # while the slices are prepared).
-            if not self.expanded and self._state("01") == "done":
-                self._expand()
-                progressed = True
         if not self.expanded and self._state("01") == "bad":
             self.expanded = True
             self.echo("  blocked 03 (every microsystem): workbook 01 failed")
