@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +77,31 @@ def test_a_damaged_kept_screen_is_built_again(project_copy):
     screen = _fresh_process_screen(project_copy)
     value = _some_ids(project_copy)[0]
     assert screen.redact(f"id {value}")[1] == 1
+
+
+def _digest_in_a_new_process(root: Path) -> str:
+    """The digest of the screen a separate Python process builds and saves for ``root``."""
+    shutil.rmtree(root / "outputs" / "data" / SCREEN_FOLDER, ignore_errors=True)
+    code = (
+        "import sys; from qi_helpers.project import load_project; "
+        "from qi_helpers.privacy.screen import project_screen; "
+        "print(project_screen(load_project(sys.argv[1])).digest)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_same_tables_give_the_same_digest_in_any_process(project_copy):
+    """The digest that every page depends on comes from what the screen finds, not from the
+    bytes of its pickled automaton (which differ between processes for the same ids): building
+    the screen again from unchanged tables must not make every page again."""
+    first, second = (_digest_in_a_new_process(project_copy) for _ in range(2))
+    assert len(first) == 64 and first == second
+    path = project_copy / "data" / "demo" / "patients.csv"
+    patients = pd.read_csv(path, dtype=str, keep_default_na=False)
+    patients.iloc[[0]].assign(patient_id="ZZQ-NEW-1").pipe(
+        lambda extra: pd.concat([patients, extra]).to_csv(path, index=False)
+    )
+    assert _digest_in_a_new_process(project_copy) != first  # another id: another digest

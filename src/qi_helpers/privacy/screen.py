@@ -202,6 +202,7 @@ class IdentifierScreen:
 
     def __post_init__(self) -> None:
         self._automaton = self.automaton
+        self._forms = ""  # the digest of the forms, when built here (:func:`_forms_digest`)
         if self._automaton is None:
             self._build_automaton()
         self._shape = (
@@ -216,11 +217,13 @@ class IdentifierScreen:
             folded = " ".join(str(phrase).split()).translate(_FOLD)
             if len(folded) >= 4:
                 words.add(folded)
-        if words:
+        ordered = sorted(words)
+        self._forms = _forms_digest(ordered)
+        if ordered:
             # pyahocorasick (C): one pass over a page whatever the number of ids; STORE_LENGTH
             # keeps only each word's length, so millions of encounter ids stay cheap in memory.
             automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
-            for word in sorted(words):  # the same ids give the same automaton, byte for byte
+            for word in ordered:
                 automaton.add_word(word)
             automaton.make_automaton()
             self._automaton = automaton
@@ -412,6 +415,16 @@ SCREEN_FOLDER = "identifier_screen"
 SCREEN_FORMAT = 2
 
 
+def _forms_digest(ordered: list[str]) -> str:
+    """A digest of the sorted forms an automaton holds: equal forms, equal digest, in any
+    process (hashed in blocks, so millions of forms cost one pass and little memory)."""
+    found = hashlib.sha256()
+    for start in range(0, len(ordered), 100_000):
+        found.update("\n".join(ordered[start : start + 100_000]).encode())
+        found.update(b"\n")
+    return found.hexdigest()
+
+
 def _stamp_key(show_staff: bool, stamp: tuple) -> str:
     text = json.dumps([SCREEN_FORMAT, show_staff, stamp], default=str)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
@@ -433,7 +446,9 @@ def save_screen(screen: IdentifierScreen, folder: Path, show_staff: bool, stamp:
         if screen._automaton is not None:
             data = pickle.dumps(screen._automaton, protocol=pickle.HIGHEST_PROTOCOL)
             atomic_write(folder / name, lambda tmp: tmp.write_bytes(data))
-        found = hashlib.sha256(data)
+        # What the screen finds, not the pickle's bytes: pyahocorasick's pickle of the same
+        # words differs from one process to the next, and every page would be made again.
+        found = hashlib.sha256((screen._forms or hashlib.sha256(data).hexdigest()).encode())
         found.update(json.dumps(list(screen.patterns)).encode())
         screen.digest = found.hexdigest()
         write_json(
