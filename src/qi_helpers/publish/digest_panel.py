@@ -22,6 +22,22 @@ from qi_helpers.workflow import WORKBOOKS
 
 #: Changes listed before the others are folded under "more".
 SHOWN = 10
+#: Under "more", a kind with more changes than this is one line: its count and the links (the
+#: first whole run of 500 microsystems after a partial one listed 500 "first results" in 75 kB).
+GROUPED = 10
+#: A group's line, by kind: ``"<count> <words>: <links>"``.
+_GROUP_WORDS = {
+    "failed": "notebooks failed",
+    "recovered": "notebooks ran again after a failure",
+    "new_microsystem": "new microsystems with their first results",
+    "removed": "microsystems no longer in the results",
+    "new_measure": "new measures",
+    "removed_measure": "measures no longer in the results",
+    "verdict_changed": "verdicts changed",
+    "new_signal": "new special causes",
+    "signal_ended": "special causes ended",
+    "icon_changed": "Making Data Count icons changed",
+}
 
 
 def _when(date: Any) -> str:
@@ -71,7 +87,8 @@ def digest_panel(
         ``since`` and ``run`` (the previous and this run's dates in words), ``count``, and
         ``shown`` and ``more`` (the changes, split after :data:`SHOWN`): each with ``who``
         (the microsystem id, or the organisation-level report's title), ``href`` (``""``
-        when there is no report to link), ``kind`` and ``text``.
+        when there is no report to link), ``kind`` and ``text``; under ``more``, the changes
+        of a kind with more than :data:`GROUPED` are one group (:func:`_grouped`).
     """
     digest = _read(project)
     entries = [e for e in digest.get("entries") or [] if isinstance(e, dict)]
@@ -101,5 +118,29 @@ def digest_panel(
         "run": _when(digest.get("date")),
         "count": len(items),
         "shown": items[:SHOWN],
-        "more": items[SHOWN:],
+        "more": _grouped(items[SHOWN:]),
     }
+
+
+def _grouped(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes under "more", those of a kind with more than :data:`GROUPED` as one group.
+
+    A group is ``{"kind", "count", "words", "links": [{"who", "href"}]}`` in the place of its
+    kind's first change; the other changes stay as they are, in their order.
+    """
+    counts = pd.Series([i["kind"] for i in items], dtype=object).value_counts()
+    big = {k for k, n in counts.items() if n > GROUPED and k in _GROUP_WORDS}
+    out: list[dict[str, Any]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    for item in items:
+        kind = item["kind"]
+        if kind not in big:
+            out.append(item)
+            continue
+        if kind not in groups:
+            groups[kind] = {"kind": kind, "words": _GROUP_WORDS[kind], "links": []}
+            out.append(groups[kind])
+        groups[kind]["links"].append({"who": item["who"], "href": item["href"]})
+    for group in groups.values():
+        group["count"] = len(group["links"])
+    return out

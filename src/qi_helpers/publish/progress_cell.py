@@ -73,11 +73,23 @@ def history_text(history: pd.DataFrame) -> str:
 
 
 def _cell(history: pd.DataFrame) -> dict[str, Any]:
-    """One microsystem's cell: its score now, the coach's, the chart and its words."""
+    """One microsystem's cell: its score now, the coach's, the chart and its words.
+
+    A score that never moved gets no chart (a flat line says nothing its words do not) and the
+    words "since <month>": most teams of a large organisation are there, and the index stays
+    light (about 60 bytes for such a team instead of 140).
+    """
     now = history.iloc[-1]
     score = float(now["score"])
     coach = now.get("coach_score")
     has_coach = coach is not None and pd.notna(coach)
+    moves = progress_steps(history.assign(microsystem_id=""))
+    moves = moves[moves["month"].notna()]
+    if len(moves) <= 1 and not has_coach:
+        since = f"since {moves['month'].iloc[0]:%b %Y}" if len(moves) else ""
+        label = PROGRESS_SCALE.get(score, "")
+        return {"score": f"{score:.1f}", "label": label, "coach": "", "coach_reason": "",
+                "svg": "", "text": since}  # fmt: skip
     return {
         "score": f"{score:.1f}",
         "label": PROGRESS_SCALE.get(score, ""),

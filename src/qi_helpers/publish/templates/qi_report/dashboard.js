@@ -17,7 +17,11 @@
   var count = document.getElementById("qi-count");
   // Each row's text, read once: with 500 microsystems, reading it on every key press made typing
   // in the search box lag.
-  var texts = rows.map(function (row) { return row.textContent.toLowerCase(); });
+  // (cell by cell, so that the text of one cell never runs into the next one's)
+  var texts = rows.map(function (row) {
+    return Array.prototype.map.call(row.cells, function (cell) { return cell.textContent; })
+      .join("\n").toLowerCase();
+  });
   function apply() {
     var q = controls.search.value.trim().toLowerCase();
     var shown = 0;
