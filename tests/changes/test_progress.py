@@ -4,6 +4,7 @@ cap, the coach's scores file, the index cell, and the demo's planted pilots."""
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from qi_helpers.changes import (
     with_overrides,
 )
 from qi_helpers.errors import ConfigError
-from qi_helpers.publish.progress_cell import history_svg, history_text
+from qi_helpers.publish.progress_cell import history_img, history_svg, history_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_changes import analyse_demo  # noqa: E402
@@ -258,14 +259,19 @@ def test_the_history_chart_draws_each_step_and_says_it_in_words():
     scores = [1.5] * 5 + [2.0] * 2 + [2.5] * 3 + [3.5] * 3 + [4.0] * 3 + [4.5] * 20
     history = pd.DataFrame({"microsystem_id": "A", "month": months, "score": scores})
     svg = history_svg(history)
-    assert svg.startswith('<svg viewBox="0 0 96 24" aria-hidden="true">')
-    assert svg.count("V") == 5  # one vertical stroke per move
+    assert svg.startswith("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 96 24'>")
+    steps = re.search(r"<path d='(M0 20[^']*)' fill='none'", svg).group(1)  # 1.5 at y = 20
+    assert steps.count("V") == 5  # one vertical stroke per move
+    assert steps.endswith("V4H96")  # 4.5 of 1..5 on 24 px, 2 px margins: y = 22 - 3.5 / 4 * 20
+    img = history_img(history)
+    assert img.startswith('<img class="qi-prog" src="data:image/svg+xml,%3Csvg xmlns=')
+    assert 'alt=""' in img and "<" not in img[1:] and '"' not in svg  # one element, no markup
     text = history_text(history)
     assert (
         text == "1.5 Jan 2024, 2.0 Jun 2024, 2.5 Aug 2024, 3.5 Nov 2024, 4.0 Feb 2025, 4.5 May 2025"
     )
     # small enough for 500 microsystems in an index under 1 MB
-    assert len(svg) + len(text) < 220
+    assert len(img) + len(text) < 330  # and a score that never moved has no chart
 
 
 # ---- the demo's planted pilots ---------------------------------------------------------------

@@ -430,8 +430,8 @@ def test_index_shows_each_teams_progress_score_and_history(demo_site, demo_table
         row = rows.filter(has_text=ms)
         cell = row.locator("td:nth-child(5)")
         assert cell.locator("b").inner_text() == f"{now[ms]:.1f}"
-        assert cell.locator("svg[aria-hidden=true]").count() == 1
-        assert cell.locator("svg").bounding_box()["width"] == 96
+        assert cell.locator("img.qi-prog[alt='']").count() == 1  # decorative: words beside it
+        assert cell.locator("img.qi-prog").bounding_box()["width"] == 96
         history = cell.locator("small").inner_text()  # the chart in words, selectable text
         assert history.split(", ")[-1].startswith(f"{now[ms]:.1f} ")  # the last move: now
         assert history[:3] in {"1.0", "1.5", "2.0"}  # the month before the first cycle
