@@ -139,20 +139,27 @@ def test_4_5_sustainable_after_6_months_without_loss():
     assert score == 4.0 and "'C' lost in tracking" in words
 
 
-def test_5_outstanding_when_the_target_is_met_or_the_spread_holds():
+def test_5_outstanding_needs_the_target_met_and_the_spread_holding():
     met = [verdict("wait", "outcome", "2024-05-06", after=6.5)]
-    args = dict(drivers=DIAGRAM, pdsa=CYCLES, measures=MEASURES)
-    assert score_in("2025-06-01", results=met, **args)[0] == 5.0
-    assert score_in("2025-05-01", results=met, **args)[0] == 4.5  # level known at last period
     missed = [verdict("wait", "outcome", "2024-05-06", after=8.0)]
-    assert score_in("2025-06-01", results=missed, **args)[0] == 4.5
+    args = dict(drivers=DIAGRAM, pdsa=CYCLES, measures=MEASURES)
     holding = pd.DataFrame(
         {"microsystem_id": ["B"], "change": ["C"], "verdict": ["improved and holding"],
          "as_of": [pd.Timestamp("2025-02-03")]}
     )  # fmt: skip
-    score, words = score_in("2025-02-01", results=missed, tracking=holding, **args)
-    assert score == 5.0 and "spread and holding in B" in words
-    assert score_in("2025-01-01", results=missed, tracking=holding, **args)[0] == 4.5
+    score, words = score_in("2025-06-01", results=met, **args)  # the target met, no spread
+    assert score == 4.5 and words.endswith("is met; not 5: not spread to another team yet")
+    score, words = score_in("2025-06-01", results=missed, tracking=holding, **args)
+    assert score == 4.5 and "spread and holding in B" in words
+    assert words.endswith("not 5: the target of 'Wait' not met")
+    score, words = score_in("2025-06-01", results=met, tracking=holding, **args)
+    assert score == 5.0 and "is met" in words and "spread and holding in B" in words
+    # the level is known at the measure's last period (Jun 2025), the spread from Feb 2025
+    assert score_in("2025-05-01", results=met, tracking=holding, **args)[0] == 4.5
+    # a measure without a target: the spread that holds is the evidence still needed
+    no_target = dict(drivers=DIAGRAM, pdsa=CYCLES)
+    assert score_in("2025-02-01", results=missed, tracking=holding, **no_target)[0] == 5.0
+    assert score_in("2025-01-01", results=missed, tracking=holding, **no_target)[0] == 4.5
 
 
 def test_a_worse_balancing_measure_caps_the_score_at_3():
@@ -340,7 +347,7 @@ def test_an_adopter_does_not_count_another_adopters_gain_as_its_own_spread():
     )  # fmt: skip
     score, words = score_in("2025-03-01", drivers=DIAGRAM, pdsa=CYCLES, results=IMPROVED,
                             tracking=tracking)  # fmt: skip
-    assert score == 4.5 and "spread" not in words
+    assert score == 4.5 and "spread and holding" not in words
 
 
 def test_an_aim_measure_worse_stops_the_score_at_3_5_and_says_why():

@@ -79,6 +79,7 @@ class _Signal:
     balancing: bool
     aim: bool  # one of the aim's measures
     target_met: pd.Timestamp | None  # when the after-change level was seen to meet the target
+    targeted: bool = False  # the measure has a target in the catalogue
 
 
 @dataclass
@@ -151,7 +152,10 @@ def _signals(
                 met = last
         harm = flag or (family == "balancing" and verdict == "worsened")
         name = str(r.get("name", "") or mid)
-        out.append(_Signal(mid, name, family, changes.iloc[i], verdict, since, harm, aim, met))
+        out.append(
+            _Signal(mid, name, family, changes.iloc[i], verdict, since, harm, aim, met,
+                    targeted=mid in targets)
+        )  # fmt: skip
     return out
 
 
@@ -269,16 +273,30 @@ def _lasting(
         return score, words
     score = 4.5
     words += f"; held {SUSTAINED_MONTHS} months or more with no loss"
-    reached = [s for s in lasting if s.target_met is not None and s.target_met <= end]
+    return _outstanding(ev, end, lasting, score, words)
+
+
+def _outstanding(
+    ev: _Evidence, end: pd.Timestamp, lasting: list[_Signal], score: float, words: str
+) -> tuple[float, str]:
+    """Step 5: the aim reached (where its measures have a target) and the change spread and
+    holding in another team; otherwise the evidence says which is missing."""
+    targeted = [s for s in lasting if s.targeted]
+    reached = [s for s in targeted if s.target_met is not None and s.target_met <= end]
     changes = {s.change for s in lasting}
-    spread = [(c, m) for when, c, m in ev.spread if when <= end and c in changes]
+    spread = sorted({m for when, c, m in ev.spread if when <= end and c in changes})
     if reached:
-        score = 5.0
         words += "; the target of " + ", ".join(f"'{s.name}'" for s in reached) + " is met"
     if spread:
-        score = 5.0
-        words += "; spread and holding in " + ", ".join(sorted({m for _, m in spread}))
-    return score, words
+        words += "; spread and holding in " + ", ".join(spread)
+    missing = []
+    if targeted and not reached:
+        missing.append("the target of " + ", ".join(f"'{s.name}'" for s in targeted) + " not met")
+    if not spread:
+        missing.append("not spread to another team yet")
+    if missing:
+        return score, words + "; not 5: " + " and ".join(missing)
+    return 5.0, words
 
 
 def _months(
@@ -369,10 +387,12 @@ def progress_scores(
       or more, and no aim's measure is worse.
     - **4.5 sustainable improvement**: that improvement has stood :data:`SUSTAINED_MONTHS`
       months or more and tracking shows no loss (no ``lost`` or ``worsened`` sustain verdict).
-    - **5 outstanding sustainable results**: 4.5, and the aim is reached (the measure's level
-      after the change meets its ``target``, dated at its last period) or the change has spread
-      and holds (the sustain verdict of another team that adopted it, this team not being an
-      adopter of it, is ``improved and holding``).
+    - **5 outstanding sustainable results**: 4.5, **and** the aim is reached where its
+      measures have a ``target`` (the level after the change meets it, dated at the measure's
+      last period), **and** the change has spread and holds (the sustain verdict of another
+      team that adopted it, this team not being an adopter of it, is ``improved and
+      holding``): IHI's 5 asks for results at the goal *and* spread under way, so a team whose
+      target is still missed stays at 4.5, and the evidence says what 5 still needs.
 
     A balancing measure worse after the change (``balancing_flag``) caps the score at
     :data:`BALANCING_CAP`, and the evidence says so.
