@@ -69,15 +69,23 @@ def history_img(history: pd.DataFrame) -> str:
     An image, not inline ``<svg>`` markup: a page of the site holds no element that could run
     or restyle it (the hostile-project test), and the page's policy allows ``data:`` images
     only. The SVG goes into the URL as text (about 60 bytes less than base64); its ``<`` and
-    ``>`` are escaped as the attribute's HTML. Its ``alt`` is empty (decorative): the history
-    in words stands beside it. Its size and the faint line at 3 come from the stylesheet
+    ``>`` are escaped as the attribute's HTML. Its ``alt`` says in words what it draws, from
+    where to where ("Progress score by month, from 1.5 in May 2024 to 4.5 in Mar 2025"); each
+    move is in the words beside it. Its size and the faint line at 3 come from the stylesheet
     (``img.qi-prog``).
     """
     svg = history_svg(history)
     if not svg:
         return ""
     url = "data:image/svg+xml," + svg.replace("<", "%3C").replace(">", "%3E")
-    return f'<img class="qi-prog" src="{url}" alt="">'
+    known = history.dropna(subset=["month"])
+    first, last = known.iloc[0], known.iloc[-1]
+    alt = (
+        f"Progress score by month, from {float(first['score']):.1f} in "
+        f"{pd.Timestamp(first['month']):%b %Y} to {float(last['score']):.1f} in "
+        f"{pd.Timestamp(last['month']):%b %Y}"
+    )
+    return f'<img class="qi-prog" src="{url}" alt="{alt}">'
 
 
 def history_text(history: pd.DataFrame) -> str:
