@@ -14,6 +14,7 @@ from typing import Any
 
 from qi_helpers.privacy.names import inside, safe_filename
 from qi_helpers.project import Project
+from qi_helpers.workflow import WORKBOOKS
 
 __all__ = [
     "PREPARED_INPUTS",
@@ -29,17 +30,10 @@ __all__ = [
     "slices_dir",
 ]
 
-#: The input tables the slices are made from (``observations``, ``patients`` and ``drivers``
-#: optional; ``readiness`` makes the organisation's assessment by characteristic).
-PREPARED_INPUTS = (
-    "measures",
-    "measure_events",
-    "observations",
-    "pdsa",
-    "patients",
-    "drivers",
-    "readiness",
-)
+#: The input tables the slices are made from: workbook 03's inputs, which it reads through
+#: them (``observations``, ``patients`` and ``drivers`` optional; ``readiness`` makes the
+#: assessment by characteristic).
+PREPARED_INPUTS = WORKBOOKS["03"].inputs
 #: Workbook 01's outputs the slices depend on.
 PREPARED_UPSTREAM = (
     "registry.parquet",
